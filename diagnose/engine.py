@@ -1,0 +1,244 @@
+"""The one place that chains the stages: collect -> match -> probe -> rank; returns a Report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from diagnose import catalog as catalog_mod
+from diagnose.match import Matcher, match_lines, match_symptoms
+from diagnose.model import SEVERITY_ORDER, Fact, Finding, Hit, Report, Signature, Skipped
+from diagnose.rank import implied_facts, rank_fixes
+
+
+@lru_cache(maxsize=1)
+def loaded() -> tuple[catalog_mod.Catalog, Matcher]:
+    catalog = catalog_mod.load()
+    return catalog, Matcher.build(catalog)
+
+
+def fact_names() -> set[str]:
+    from diagnose.probes import PROBES
+
+    return set(PROBES)
+
+
+def detector_names() -> set[str]:
+    """Names a signature's `detect` may list: pasted-XML detectors and host checks."""
+    from diagnose.checks import CHECKS
+    from diagnose.xmlchecks import DETECTORS
+
+    return set(DETECTORS) | set(CHECKS)
+
+
+def _merge(hits: list[Hit]) -> list[Hit]:
+    """Hits of one signature whose captures do not conflict become one (pattern + XML detector)."""
+    merged: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: -h.confidence):
+        for i, kept in enumerate(merged):
+            if kept.signature_id != hit.signature_id:
+                continue
+            a, b = dict(kept.captures), dict(hit.captures)
+            if any(a[k] != b[k] for k in a.keys() & b.keys()):
+                continue
+            evidence = kept.evidence + tuple(e for e in hit.evidence if e not in kept.evidence)
+            merged[i] = Hit(kept.signature_id, tuple(sorted({**b, **a}.items())), evidence[:5],
+                            kept.confidence, kept.context_hits)
+            break
+        else:
+            merged.append(hit)
+    return merged
+
+
+def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Finding:
+    captures = dict(hit.captures)
+    known = {**implied_facts(sig), **{k: v for k, v in facts.items() if v.value is not None}}
+    for name, fact in facts.items():
+        known.setdefault(name, fact)
+    fixes = rank_fixes(sig, captures, known, fact_names(), lang)
+    used = {name for name in sig.probes if name in facts}
+    return Finding(
+        id=sig.id,
+        section=sig.section,
+        title=(sig.title_ja if lang == "ja" and sig.title_ja else sig.title),
+        severity=sig.severity,
+        summary=(sig.summary_ja if lang == "ja" and sig.summary_ja else sig.summary),
+        confidence=hit.confidence,
+        captures=hit.captures,
+        evidence=hit.evidence,
+        fixes=tuple(fixes),
+        facts=tuple(facts[name] for name in sorted(used)),
+    )
+
+
+def _sort_key(finding: Finding) -> tuple[float, int, int, str]:
+    first_line = min((e.line for e in finding.evidence), default=0)
+    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id)
+
+
+def build_findings(
+    hits: Iterable[Hit], lang: str, facts_for: dict[str, dict[str, Fact]] | None = None
+) -> list[Finding]:
+    catalog, _ = loaded()
+    findings = []
+    for hit in _merge(list(hits)):
+        sig = catalog.by_id(hit.signature_id)
+        if sig is None:
+            continue
+        key = f"{hit.signature_id}|{hit.captures}"
+        findings.append(_finding(sig, hit, (facts_for or {}).get(key, {}), lang))
+    findings.sort(key=_sort_key)
+    return findings
+
+
+def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
+    """A pasted error, log excerpt, XML document or plain symptom -> findings, best first.
+
+    With `host` (a sources.Host), the probes each match needs are run against it; without, facts
+    come only from what the message itself implies.
+    """
+    from diagnose import parsers
+
+    catalog, matcher = loaded()
+    lines = parsers.paste_lines(text)
+    hits = match_lines(matcher, lines)
+    xml = parsers.find_xml(text)
+    if xml is not None:
+        from diagnose import xmlchecks
+
+        root, body, first_line = xml
+        hits.extend(xmlchecks.check(xmlchecks.parse(body, "paste", "", first_line)))
+    report = Report(kind="explain")
+    if not hits:
+        hits = match_symptoms(catalog, text)
+        if hits:
+            report.notes.append("no libvirt message recognised; matched the text as a symptom")
+    facts_for = _probe_hits(catalog, hits, host, report) if host is not None else None
+    report.findings = build_findings(hits, lang, facts_for)
+    return report
+
+
+def _probe_hits(
+    catalog: catalog_mod.Catalog, hits: list[Hit], host: object, report: Report
+) -> dict[str, dict[str, Fact]]:
+    from diagnose.probes import PROBES, run_probe
+
+    result: dict[str, dict[str, Fact]] = {}
+    for hit in _merge(hits):
+        sig = catalog.by_id(hit.signature_id)
+        if sig is None:
+            continue
+        facts = {}
+        for name in sig.probes:
+            if name in PROBES:
+                fact = run_probe(name, host, dict(hit.captures))  # type: ignore[arg-type]
+                facts[name] = fact
+                if fact not in report.facts:
+                    report.facts.append(fact)
+        result[f"{hit.signature_id}|{hit.captures}"] = facts
+    return result
+
+
+def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - generator of match.Line
+    """Stream every log source as Lines; note migrations and guest boot failures for the checks."""
+    from diagnose.checks import BOOT_FAIL_RE
+    from diagnose.match import Line
+    from diagnose.sources import LOG_SOURCES, Unreadable
+
+    for source in LOG_SOURCES:
+        for path in host.find(source):  # type: ignore[attr-defined]
+            guest = path.rsplit("/", 1)[-1].removesuffix(".log") if source == "qemu-guest-log" else ""
+            try:
+                for number, text in host.iter_lines(path):  # type: ignore[attr-defined]
+                    if "igrat" in text and source != "qemu-guest-log":
+                        state.migration_seen = True  # type: ignore[attr-defined]
+                    if guest and BOOT_FAIL_RE.search(text):
+                        state.guest_log_lines.setdefault(guest, []).append(text)  # type: ignore[attr-defined]
+                    yield Line(source, number, text, path)
+            except Unreadable as exc:
+                report.skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))
+
+
+def _ask_daemon(state: object, uri: str, timeout: float, report: Report) -> list[Hit]:
+    """Merge the live daemon's view into the state; a daemon that cannot be asked is skipped, and its
+    error is itself evidence (daemon down, socket permissions, a URI typo...)."""
+    from diagnose import live
+    from diagnose.match import Line
+
+    report.target["uri"] = uri
+    try:
+        live_state = live.gather(uri, timeout)
+        live.guest_domcaps(uri, state, timeout)
+    except live.LiveUnavailable as exc:
+        report.skipped.append(Skipped(f"libvirt daemon at {uri}", str(exc)))
+        _, matcher = loaded()
+        return match_lines(matcher, [Line("paste", 0, str(exc), f"libvirt connection to {uri}")])
+    live.merge_into(state, live_state)
+    report.target["libvirt_version"] = live_state.libvirt_version
+    report.target["hypervisor"] = live_state.hypervisor
+    for what, message in live_state.errors:
+        report.skipped.append(Skipped(f"libvirt {what}", message))
+    return []
+
+
+def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str | None = None,
+         timeout: float = 30.0) -> Report:
+    """A host (live "/", a copied tree, an extracted sosreport or a sosreport tarball) -> findings.
+
+    On the live host (or with `connect`), the libvirt daemon is asked too, read-only.
+    """
+    from diagnose import checks, parsers, sources
+    from diagnose.probes import PROBES, run_probe
+    from diagnose.sources import LOG_SOURCES
+
+    catalog, matcher = loaded()
+    report = Report(kind="scan")
+    host = sources.open_host(root)
+    try:
+        state = sources.gather(host)
+        report.target = {"root": host.label, "kind": "sosreport" if host.is_sosreport else host.kind}
+        daemon_hits: list[Hit] = []
+        if host.is_live or connect:
+            from diagnose.live import default_uri
+
+            libvirt_conf = state.confs.get("libvirt-conf")
+            conf_values = parsers.parse_libvirt_conf(libvirt_conf[1]) if libvirt_conf else None
+            daemon_hits = _ask_daemon(state, connect or default_uri(conf_values), timeout, report)
+        if state.hostname:
+            report.target["hostname"] = state.hostname
+        cache: dict[tuple[str, str], Fact] = {}
+
+        def ask(name: str, captures: dict[str, str]) -> Fact:
+            spec = PROBES[name]
+            key = (name, captures.get(spec.needs, "") if spec.needs else "")
+            if key not in cache:
+                cache[key] = run_probe(name, host, captures)  # type: ignore[arg-type]
+                report.facts.append(cache[key])
+            return cache[key]
+
+        log_hits = match_lines(matcher, _log_lines(host, state, report))
+        check_hits: list[Hit] = []
+        for name, check in checks.CHECKS.items():
+            try:
+                check_hits.extend(check(state, ask))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                report.skipped.append(Skipped(f"check {name}", f"failed on this host's data: {exc}"))
+        facts_for: dict[str, dict[str, Fact]] = {}
+        kept: list[Hit] = []
+        for hit in _merge(log_hits + check_hits + daemon_hits):
+            sig = catalog.by_id(hit.signature_id)
+            if sig is None:
+                report.notes.append(f"internal: a check produced unknown signature {hit.signature_id!r}")
+                continue
+            facts = {name: ask(name, dict(hit.captures)) for name in sig.probes if name in PROBES}
+            stale = [f"{n}={facts[n].value}" for n, v in sig.implies if n in facts and facts[n].value is (not v)]
+            if stale and all(e.source in LOG_SOURCES for e in hit.evidence):
+                report.notes.append(f"{sig.id} in the logs is no longer true now ({', '.join(stale)}); not reported")
+                continue
+            facts_for[f"{hit.signature_id}|{hit.captures}"] = facts
+            kept.append(hit)
+        report.findings = build_findings(kept, lang, facts_for)
+        report.skipped.extend(Skipped(what, why) for what, why in host.skipped)
+    finally:
+        host.close()
+    return report

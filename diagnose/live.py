@@ -1,0 +1,229 @@
+"""Collect stage: ask the live libvirt daemon (libvirt-python, read-only) what it knows, with a time
+limit, so a hung daemon never hangs virtdiag."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class LiveUnavailable(Exception):
+    """The daemon cannot be asked; the message is the one-line reason (often libvirt's own error)."""
+
+
+@dataclass
+class LiveDomain:
+    name: str
+    state: str
+    active: bool
+    persistent: bool
+    autostart: bool
+    inactive_xml: str
+    live_xml: str = ""
+
+
+@dataclass
+class LiveNetwork:
+    name: str
+    active: bool
+    autostart: bool
+    xml: str
+    bridge: str = ""
+
+
+@dataclass
+class LiveState:
+    uri: str
+    libvirt_version: str = ""
+    hypervisor: str = ""
+    hostname: str = ""
+    domains: list[LiveDomain] = field(default_factory=list)
+    networks: list[LiveNetwork] = field(default_factory=list)
+    pools: list[tuple[str, bool, bool, str]] = field(default_factory=list)  # name, active, autostart, xml
+    capabilities: str = ""
+    domcapabilities: dict[str, str] = field(default_factory=dict)  # "emulator|arch|machine|virttype" -> xml
+    domcapabilities_errors: dict[str, str] = field(default_factory=dict)
+    nodedevs: list[tuple[str, str]] = field(default_factory=list)  # name, xml
+    errors: list[tuple[str, str]] = field(default_factory=list)  # what, libvirt's message
+
+
+STATES = {0: "no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down", 5: "shut off",
+          6: "crashed", 7: "suspended"}
+
+
+def _version(number: int) -> str:
+    return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def default_uri(libvirt_conf: dict[str, Any] | None) -> str:
+    """--connect wins; then LIBVIRT_DEFAULT_URI; then uri_default in libvirt.conf; then qemu:///system."""
+    if os.environ.get("LIBVIRT_DEFAULT_URI"):
+        return os.environ["LIBVIRT_DEFAULT_URI"]
+    if libvirt_conf and libvirt_conf.get("uri_default"):
+        return str(libvirt_conf["uri_default"])
+    return "qemu:///system"
+
+
+def _silence(libvirt: Any) -> None:
+    """libvirt prints every error to stderr by default; virtdiag reports them itself."""
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def _collect(libvirt: Any, uri: str, state: LiveState) -> None:
+    conn = libvirt.openReadOnly(uri)
+    try:
+        state.libvirt_version = _version(conn.getLibVersion())
+        try:
+            state.hypervisor = f"{conn.getType()} {_version(conn.getVersion())}"
+        except libvirt.libvirtError as exc:
+            state.errors.append(("hypervisor version", str(exc)))
+        state.hostname = _call(libvirt, state, "hostname", conn.getHostname) or ""
+        state.capabilities = _call(libvirt, state, "capabilities", conn.getCapabilities) or ""
+        for dom in _call(libvirt, state, "domains", conn.listAllDomains) or []:
+            try:
+                code = dom.state()[0]
+                active = bool(dom.isActive())
+                inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                live_xml = dom.XMLDesc(0) if active else ""
+                state.domains.append(LiveDomain(dom.name(), STATES.get(code, str(code)), active,
+                                                bool(dom.isPersistent()), bool(dom.autostart()),
+                                                inactive_xml, live_xml))
+            except libvirt.libvirtError as exc:
+                state.errors.append((f"domain {dom.name()}", str(exc)))
+        for net in _call(libvirt, state, "networks", conn.listAllNetworks) or []:
+            try:
+                bridge = ""
+                with contextlib.suppress(libvirt.libvirtError):
+                    bridge = net.bridgeName()
+                state.networks.append(LiveNetwork(net.name(), bool(net.isActive()), bool(net.autostart()),
+                                                  net.XMLDesc(0), bridge))
+            except libvirt.libvirtError as exc:
+                state.errors.append((f"network {net.name()}", str(exc)))
+        for pool in _call(libvirt, state, "storage pools", conn.listAllStoragePools) or []:
+            try:
+                state.pools.append((pool.name(), bool(pool.isActive()), bool(pool.autostart()), pool.XMLDesc(0)))
+            except libvirt.libvirtError as exc:
+                state.errors.append((f"pool {pool.name()}", str(exc)))
+        for dev in _call(libvirt, state, "node devices", lambda: conn.listAllDevices(0)) or []:
+            try:
+                state.nodedevs.append((dev.name(), dev.XMLDesc(0)))
+            except libvirt.libvirtError as exc:
+                state.errors.append((f"node device {dev.name()}", str(exc)))
+    finally:
+        conn.close()
+
+
+def _call(libvirt: Any, state: LiveState, what: str, func: Any) -> Any:
+    try:
+        return func()
+    except libvirt.libvirtError as exc:
+        state.errors.append((what, str(exc)))
+        return None
+
+
+def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: float = DEFAULT_TIMEOUT
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """domcapabilities for each (emulator, arch, machine, virttype) a guest uses; errors kept per key."""
+    import libvirt
+
+    found: dict[str, str] = {}
+    errors: dict[str, str] = {}
+
+    def work() -> None:
+        conn = libvirt.openReadOnly(uri)
+        try:
+            for key in wanted:
+                emulator, arch, machine, virttype = key
+                try:
+                    found["|".join(key)] = conn.getDomainCapabilities(emulator or None, arch or None,
+                                                                     machine or None, virttype or None, 0)
+                except libvirt.libvirtError as exc:
+                    errors["|".join(key)] = str(exc)
+        finally:
+            conn.close()
+
+    _run_with_timeout(work, timeout, uri)
+    return found, errors
+
+
+def _run_with_timeout(work: Any, timeout: float, uri: str) -> None:
+    failure: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=runner, name="virtdiag-libvirt", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise LiveUnavailable(f"the libvirt daemon at {uri} did not answer within {timeout:.0f} s (hung?)")
+    if failure:
+        exc = failure[0]
+        if type(exc).__name__ == "libvirtError":
+            raise LiveUnavailable(str(exc)) from exc
+        raise exc
+
+
+def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
+    """Everything the daemon knows that the checks use. Raises LiveUnavailable with the reason."""
+    try:
+        import libvirt
+    except ImportError as exc:
+        raise LiveUnavailable("libvirt-python is not installed (pip install libvirt-python)") from exc
+    _silence(libvirt)
+    state = LiveState(uri)
+    _run_with_timeout(lambda: _collect(libvirt, uri, state), timeout, uri)
+    return state
+
+
+def merge_into(state: Any, live: LiveState) -> None:
+    """The daemon's view replaces the files' view of guests and networks (it is what libvirt uses)."""
+    from diagnose.xmlchecks import parse
+
+    by_name = {d.name: d for d in live.domains}
+    state.domains = [d for d in state.domains if _doc_name(d) not in by_name]
+    state.live_domains = []
+    for dom in live.domains:
+        state.domains.append(parse(dom.inactive_xml, "libvirt-api", f"virsh dumpxml --inactive {dom.name}"))
+        if dom.live_xml:
+            state.live_domains.append(parse(dom.live_xml, "libvirt-api", f"virsh dumpxml {dom.name}"))
+    nets = {n.name for n in live.networks}
+    state.networks = [n for n in state.networks if _doc_name(n) not in nets]
+    state.networks.extend(parse(n.xml, "libvirt-api", f"virsh net-dumpxml {n.name}") for n in live.networks)
+    state.active_networks = {n.name for n in live.networks if n.active}
+    state.autostart_networks = {n.name for n in live.networks if n.autostart}
+    if live.hostname and not state.hostname:
+        state.hostname = live.hostname
+
+
+def _doc_name(doc: Any) -> str:
+    root = getattr(doc, "root", None)
+    return (root.findtext("name") or "").strip() if root is not None else ""
+
+
+def guest_domcaps(uri: str, state: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Ask domcapabilities for each guest's emulator/arch/machine/virt type (pre-flight checks)."""
+    wanted: dict[str, tuple[str, str, str, str]] = {}
+    for doc in state.domains:
+        root = getattr(doc, "root", None)
+        if root is None or root.tag != "domain":
+            continue
+        os_type = root.find("os/type")
+        key = (root.findtext("devices/emulator") or "", os_type.get("arch", "") if os_type is not None else "",
+               os_type.get("machine", "") if os_type is not None else "", root.get("type", ""))
+        wanted[_doc_name(doc)] = key
+    found, errors = domcapabilities(uri, sorted(set(wanted.values())), timeout)
+    for guest, key in wanted.items():
+        joined = "|".join(key)
+        if joined in found:
+            state.domcaps[guest] = found[joined]
+        elif joined in errors:
+            state.domcaps_errors[guest] = errors[joined]

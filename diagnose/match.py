@@ -1,0 +1,220 @@
+"""Match stage (pure): signatures x lines of evidence -> Hits with captures, evidence and confidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from diagnose.catalog import Catalog, required_literal
+from diagnose.model import Evidence, Hit, Signature
+
+PRIMARY_CONFIDENCE = 0.8
+GENERIC_CONFIDENCE = 0.5
+CONTEXT_STEP = 0.1
+CONTEXT_MAX = 0.15
+MAX_EVIDENCE = 5
+
+
+@dataclass(frozen=True)
+class Line:
+    source: str
+    number: int
+    text: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """One compiled pattern with the literal that must be in a line for it to match."""
+
+    signature: int
+    pattern: re.Pattern[str]
+    literal: str
+    ignore_case: bool
+
+
+@dataclass
+class Matcher:
+    """The catalog's patterns, compiled once, grouped for a cheap literal pre-check per line."""
+
+    catalog: Catalog
+    primary: list[_Probe] = field(default_factory=list)
+    context: list[_Probe] = field(default_factory=list)
+    unless: list[_Probe] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, catalog: Catalog) -> Matcher:
+        matcher = cls(catalog)
+        for index, sig in enumerate(catalog.signatures):
+            for kind, patterns in (("primary", sig.patterns), ("context", sig.context), ("unless", sig.unless)):
+                bucket: list[_Probe] = getattr(matcher, kind)
+                for pattern in patterns:
+                    bucket.append(
+                        _Probe(index, pattern, required_literal(pattern), bool(pattern.flags & re.IGNORECASE))
+                    )
+        return matcher
+
+
+def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
+    haystack = lowered if probe.ignore_case else text
+    if probe.literal and probe.literal not in haystack:
+        return None
+    return probe.pattern.search(text)
+
+
+def _captures(m: re.Match[str]) -> dict[str, str]:
+    return {k: v.strip() for k, v in m.groupdict().items() if v is not None and v.strip()}
+
+
+@dataclass
+class _Accumulator:
+    evidence: list[Evidence] = field(default_factory=list)
+    captures: dict[str, str] = field(default_factory=dict)
+    count: int = 0
+
+
+def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
+    """One piece of evidence per line: a wrapped-line join of an already-matched line adds nothing."""
+    if len(evidence) < MAX_EVIDENCE and not any(
+        (e.source, e.path, e.line) == (new.source, new.path, new.line) for e in evidence
+    ):
+        evidence.append(new)
+
+
+def source_allowed(sig: Signature, source: str) -> bool:
+    return source == "paste" or source in sig.sources
+
+
+def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
+    """Run every pattern over the lines; group primary matches by signature and captures."""
+    sigs = matcher.catalog.signatures
+    found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator] = {}
+    context_seen: dict[int, set[str]] = {}
+    context_captures: dict[int, dict[str, str]] = {}
+    vetoed: set[int] = set()
+    for line in lines:
+        text = line.text
+        lowered = text.lower()
+        for probe in matcher.unless:
+            if probe.signature not in vetoed and _search(probe, text, lowered):
+                vetoed.add(probe.signature)
+        for probe in matcher.context:
+            m = _search(probe, text, lowered)
+            if m:
+                context_seen.setdefault(probe.signature, set()).add(probe.pattern.pattern)
+                caps = context_captures.setdefault(probe.signature, {})
+                for key, value in _captures(m).items():
+                    caps.setdefault(key, value)
+        for probe in matcher.primary:
+            if not source_allowed(sigs[probe.signature], line.source):
+                continue
+            m = _search(probe, text, lowered)
+            if not m:
+                continue
+            caps = _captures(m)
+            key = (probe.signature, tuple(sorted(caps.items())))
+            acc = found.setdefault(key, _Accumulator(captures=caps))
+            acc.count += 1
+            _add_evidence(acc.evidence, Evidence(line.source, line.number, text.strip(), line.path))
+    return _to_hits(sigs, found, context_seen, context_captures, vetoed)
+
+
+def _to_hits(
+    sigs: tuple[Signature, ...],
+    found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator],
+    context_seen: dict[int, set[str]],
+    context_captures: dict[int, dict[str, str]],
+    vetoed: set[int],
+) -> list[Hit]:
+    hits: list[Hit] = []
+    merged: dict[int, list[_Accumulator]] = {}
+    for (index, _), acc in found.items():
+        merged.setdefault(index, []).append(acc)
+    for index, accs in merged.items():
+        sig = sigs[index]
+        n_context = len(context_seen.get(index, ()))
+        if index in vetoed or (sig.context_required and n_context == 0):
+            continue
+        for acc in _fold_subsets(accs):
+            captures = dict(acc.captures)
+            for key, value in context_captures.get(index, {}).items():
+                captures.setdefault(key, value)
+            base = GENERIC_CONFIDENCE if sig.generic else PRIMARY_CONFIDENCE
+            confidence = round(min(0.99, base + min(CONTEXT_MAX, CONTEXT_STEP * n_context)), 2)
+            hits.append(
+                Hit(sig.id, tuple(sorted(captures.items())), tuple(acc.evidence), confidence, n_context)
+            )
+    return hits
+
+
+def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
+    """One problem often prints several lines (one with the bridge, one with bridge and port):
+    fold a match whose captures are a subset of another's into it."""
+    accs = sorted(accs, key=lambda a: -len(a.captures))
+    kept: list[_Accumulator] = []
+    for acc in accs:
+        home = next((k for k in kept if acc.captures.items() <= k.captures.items()), None)
+        if home is None:
+            kept.append(acc)
+            continue
+        home.count += acc.count
+        for ev in acc.evidence:
+            _add_evidence(home.evidence, ev)
+    for acc in kept:
+        acc.evidence.sort(key=lambda e: (e.path, e.line))
+    return kept
+
+
+WORD_RE = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)*|[\u3040-\u30ff\u4e00-\u9fff]+")
+STOPWORDS = frozenset(
+    "a an the is are was be to of in on at for and or not no my i it its with from by as when after "
+    "cannot can't does doesn't do get gets got will won't use using but this that there any".split()
+)
+
+
+def _terms(text: str) -> set[str]:
+    """Words for symptom search; Japanese runs are split into overlapping bigrams."""
+    terms: set[str] = set()
+    for word in WORD_RE.findall(text.lower()):
+        if word[0] >= "\u3040":
+            terms.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
+        elif word not in STOPWORDS and len(word) > 1:
+            terms.add(word.rstrip("s") if len(word) > 4 else word)
+    return terms
+
+
+LOGLIKE_RE = re.compile(
+    r"^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|error:|\S+: error :)", re.M
+)
+SYMPTOM_MAX_CHARS = 400
+SYMPTOM_THRESHOLD = 0.45
+
+
+def looks_like_symptom(text: str) -> bool:
+    """A short plain-language description, not a log excerpt or an error message."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return 0 < len(lines) <= 4 and len(text) <= SYMPTOM_MAX_CHARS and not LOGLIKE_RE.search(text)
+
+
+def match_symptoms(catalog: Catalog, text: str, limit: int = 3) -> list[Hit]:
+    """A plain-language symptom: rank signatures by the words their symptoms and titles share with it
+    (cosine over content words; at least two shared words)."""
+    if not looks_like_symptom(text):
+        return []
+    query = _terms(text)
+    if len(query) < 2:
+        return []
+    scored: list[tuple[float, Signature]] = []
+    for sig in catalog.signatures:
+        best = 0.0
+        for phrase in (*sig.symptoms, *sig.symptoms_ja, sig.title, sig.title_ja):
+            terms = _terms(phrase)
+            shared = len(query & terms)
+            if shared >= 2:
+                best = max(best, shared / (len(terms) * len(query)) ** 0.5)
+        if best >= SYMPTOM_THRESHOLD:
+            scored.append((best, sig))
+    scored.sort(key=lambda item: (-item[0], item[1].id))
+    evidence = (Evidence("paste", 1, text.strip()[:200]),)
+    return [Hit(sig.id, (), evidence, round(min(0.6, 0.6 * score), 2)) for score, sig in scored[:limit]]

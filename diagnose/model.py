@@ -1,0 +1,132 @@
+"""Shared data model: frozen records that flow collect -> match -> probe -> rank -> render."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning", "info"]
+FixStatus = Literal["applies", "possible", "ruled_out"]
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One line of input that a pattern matched (or a detector pointed at)."""
+
+    source: str  # paste, libvirtd-log, qemu-guest-log, domain-xml, probe:<name> ...
+    line: int  # 1-based; 0 when the evidence is not a line of a file
+    text: str
+    path: str = ""  # the file it came from, if any
+
+
+@dataclass(frozen=True)
+class Fix:
+    id: str
+    title: str
+    why: str
+    commands: tuple[str, ...]
+    when: tuple[tuple[str, str | bool], ...]
+    score: int
+    title_ja: str = ""
+    why_ja: str = ""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    captures: tuple[tuple[str, str], ...] = ()
+    top_fix: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    id: str
+    section: str
+    title: str
+    severity: Severity
+    summary: str
+    area: str
+    sources: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    fixes: tuple[Fix, ...]
+    examples: tuple[Example, ...]
+    negatives: tuple[str, ...]
+    context: tuple[re.Pattern[str], ...] = ()
+    context_required: bool = False
+    unless: tuple[re.Pattern[str], ...] = ()
+    generic: bool = False
+    implies: tuple[tuple[str, bool], ...] = ()
+    probes: tuple[str, ...] = ()
+    detect: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    symptoms: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    title_ja: str = ""
+    summary_ja: str = ""
+    symptoms_ja: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A signature recognised in the input, before probes and ranking."""
+
+    signature_id: str
+    captures: tuple[tuple[str, str], ...]
+    evidence: tuple[Evidence, ...]
+    confidence: float
+    context_hits: int = 0
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A probe's answer: True, False, or None when it cannot be known."""
+
+    name: str
+    value: bool | None
+    detail: str
+    subject: str = ""  # the capture the probe was asked about (bridge name, path ...)
+
+
+@dataclass(frozen=True)
+class RankedFix:
+    fix_id: str
+    rank: int
+    status: FixStatus
+    title: str
+    commands: tuple[str, ...]
+    why: str
+    decided_by: tuple[str, ...]  # "bridge_exists=false (probe: /sys/class/net/br0 missing)"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A recognised problem with its evidence and ordered fixes: what renderers print."""
+
+    id: str
+    section: str
+    title: str
+    severity: Severity
+    summary: str
+    confidence: float
+    captures: tuple[tuple[str, str], ...]
+    evidence: tuple[Evidence, ...]
+    fixes: tuple[RankedFix, ...]
+    facts: tuple[Fact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    what: str
+    reason: str
+
+
+@dataclass
+class Report:
+    kind: Literal["explain", "scan"]
+    findings: list[Finding] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    target: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

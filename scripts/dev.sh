@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (run as root):
+#   bash scripts/dev.sh demo   set up, then explain and scan the bundled samples
+#   bash scripts/dev.sh test   set up, then run the whole test suite (real-libvirt tests included)
+#   bash scripts/dev.sh setup  only set up (.venv with virtdiag, libvirt packages when root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
+  gettext libvirt-l10n locales)
+
+setup() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      echo "== installing Debian packages: ${missing[*]}"
+      apt-get update -q
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    python3 -m venv .venv
+  fi
+  echo "== installing virtdiag into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  if pkg-config --exists libvirt 2>/dev/null; then
+    .venv/bin/python -c 'import libvirt' 2>/dev/null \
+      || .venv/bin/python -m pip install -q --disable-pip-version-check libvirt-python
+  fi
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo)
+    setup
+    echo; echo "== virtdiag explain --file samples/pastes/bridge-missing-current.txt"
+    .venv/bin/virtdiag explain --file samples/pastes/bridge-missing-current.txt || true
+    ;;
+  test)
+    setup
+    echo "== ruff"
+    .venv/bin/ruff check diagnose tests bench scripts
+    echo "== catalog lint"
+    .venv/bin/virtdiag lint-catalog | tail -1
+    echo "== pytest"
+    .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
+    ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|setup" >&2; exit 2 ;;
+esac

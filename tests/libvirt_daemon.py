@@ -1,0 +1,149 @@
+"""Test harness: a real libvirtd + virtlogd inside a network namespace the tests create.
+
+Bridges, dnsmasq and guest networks exist only inside that namespace; virsh and libvirt-python
+reach the daemon through its unix socket as usual. Run as a script to start or stop it by hand:
+
+    python tests/libvirt_daemon.py start|stop|status
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NAMESPACE = "virtdiag-test"
+SOCKET = Path("/run/libvirt/libvirt-sock")
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+NEEDED = ("libvirtd", "virtlogd", "virsh", "ip", "qemu-system-x86_64", "dnsmasq")
+
+
+class Unavailable(Exception):
+    """No daemon can be started here; the message says why in one line."""
+
+
+def _run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=timeout, env=CLEAN_ENV)
+
+
+def _pids(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _namespace_of(pid: int) -> str:
+    result = _run("ip", "netns", "identify", str(pid), check=False)
+    return result.stdout.strip()
+
+
+def _shares_run(pid: int) -> bool:
+    """True if the process sees our /run (its socket would be ours too). `ip netns exec` gives each
+    process its own mount namespace with /run shared, so compare the directory itself."""
+    try:
+        theirs = os.stat(f"/proc/{pid}/root/run")
+        ours = os.stat("/run")
+    except OSError:
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _namespace_exists() -> bool:
+    return NAMESPACE in _run("ip", "netns", "list", check=False).stdout.split()
+
+
+def why_unavailable() -> str:
+    """'' if a daemon can be started here, else the reason."""
+    if os.geteuid() != 0:
+        return "needs root (to create a network namespace and run libvirtd)"
+    missing = [name for name in NEEDED if shutil.which(name) is None and not Path(f"/usr/sbin/{name}").exists()]
+    if missing:
+        return f"missing {', '.join(missing)} (install: bash scripts/dev.sh setup)"
+    return ""
+
+
+def _answers(timeout: float = 5) -> bool:
+    try:
+        result = _run("virsh", "-c", "qemu:///system", "uri", check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
+
+
+def start() -> bool:
+    """Start the daemons in the namespace; True if this call started them (and should stop them)."""
+    reason = why_unavailable()
+    if reason:
+        raise Unavailable(reason)
+    foreign = [pid for pid in _pids("libvirtd") if _shares_run(pid) and _namespace_of(pid) != NAMESPACE]
+    if foreign:
+        raise Unavailable(
+            f"a libvirtd outside the test namespace is running (pid {foreign[0]}); stop it first so the tests "
+            "never touch this machine's network"
+        )
+    if [p for p in _pids("libvirtd") if _shares_run(p)] and _answers():
+        return False
+    Path("/var/log/libvirt/qemu").mkdir(parents=True, exist_ok=True)
+    if not _namespace_exists():
+        _run("ip", "netns", "add", NAMESPACE)
+    _run("ip", "netns", "exec", NAMESPACE, "ip", "link", "set", "lo", "up")
+    if not [p for p in _pids("virtlogd") if _shares_run(p) and _namespace_of(p) == NAMESPACE]:
+        _run("ip", "netns", "exec", NAMESPACE, "virtlogd", "-d")
+    _run("ip", "netns", "exec", NAMESPACE, "libvirtd", "-d")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if SOCKET.exists() and _answers():
+            return True
+        time.sleep(0.3)
+    raise Unavailable("libvirtd did not answer within 30 s; see /var/log/libvirt/libvirtd.log")
+
+
+def stop() -> None:
+    """Stop every process in the namespace (libvirtd, virtlogd, dnsmasq, qemu) and delete it."""
+    if not _namespace_exists():
+        return
+    pids = [int(p) for p in _run("ip", "netns", "pids", NAMESPACE, check=False).stdout.split()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and _alive(p) for p in pids):
+        time.sleep(0.2)
+    for pid in pids:
+        if Path(f"/proc/{pid}").exists() and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    _run("ip", "netns", "delete", NAMESPACE, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "status"
+    try:
+        if command == "start":
+            print("started" if start() else "already running")
+        elif command == "stop":
+            stop()
+            print("stopped")
+        else:
+            print(why_unavailable() or ("running" if _answers() else "not running"))
+    except Unavailable as exc:
+        print(f"libvirt test daemon unavailable: {exc}", file=sys.stderr)
+        sys.exit(1)

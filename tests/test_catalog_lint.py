@@ -1,0 +1,51 @@
+"""The catalog lint runs in the suite: a broken catalog fails CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from diagnose import catalog, engine, probes
+
+
+def test_catalog_has_no_lint_problems():
+    loaded = catalog.load()
+    problems = catalog.lint(loaded, engine.fact_names(), engine.detector_names())
+    assert problems == []
+
+
+def test_contract_ids_exist():
+    wanted = """libvirtd-listen-no-ca-cert uri-invalid tls-ca-cert-missing socket-permission-denied
+    polkit-unavailable ssh-transport-eof tcp-connection-refused cpu-incompatible qemu-start-failed
+    managedsave-corrupt no-serial-console no-boot-device-bus network-not-started dnsmasq-start-failed
+    dhcp-bridge-forward-delay dhcp-checksum-vhost macvtap-host-unreachable dhcp-checksum-warning
+    bridge-missing tun-ethernet-interface migration-hostname-unresolvable migration-disk-path-missing
+    migration-unsafe migration-same-host-uuid no-guests-listed xml-syntax-error xml-vanishing-parts
+    cdrom-block-no-source daemon-not-running virtlogd-unavailable kvm-unavailable image-permission-denied
+    disk-image-missing disk-image-format-mismatch image-locked domain-state-invalid domain-already-exists
+    domain-not-found network-address-in-use firewall-backend-error uefi-firmware-missing
+    machine-type-unsupported iommu-unavailable vfio-group-not-viable hostdev-config-permission
+    hugepages-unavailable cgroup-unsupported smbios-unavailable dac-label-conflict tls-certificate-invalid
+    xml-invalid-config ovs-bridge-needs-virtualport macvtap-source-missing""".split()
+    ids = {sig.id for sig in engine.loaded()[0].signatures}
+    assert sorted(set(wanted) - ids) == []
+
+
+def test_every_appendix_section_is_covered():
+    sections = {sig.section for sig in engine.loaded()[0].signatures}
+    for number in ["B.1", "B.2.1", "B.2.2", "B.2.3", "B.3", "B.4", "B.5", "B.6", "B.7", "B.8", "B.9",
+                   "B.10", "B.11", "B.12", "B.13", "B.14", "B.15", "B.16"]:
+        assert number in sections, number
+
+
+def test_fact_table_in_readme_matches_probes():
+    readme = (Path(catalog.knowledge_dir()) / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", readme, re.M))
+    assert documented == set(probes.PROBES)
+
+
+def test_required_literal_ignores_optional_parts():
+    pattern = re.compile(r"(?:internal error:? )?guest CPU is not compatible with host CPU")
+    assert catalog.required_literal(pattern) == "guest CPU is not compatible with host CPU"
+    assert catalog.required_literal(re.compile(r"a(?:bc|bd)efghijk")) == "efghijk"
+    assert catalog.required_literal(re.compile(r"(?i)Cannot FIND")) == "cannot find"

@@ -1,0 +1,67 @@
+"""The command line through typer's CliRunner: exit codes, formats, input modes."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from diagnose.cli import app
+
+runner = CliRunner()
+BRIDGE = "error: Failed to start domain 'web01'\nerror: Cannot get interface MTU on 'br0': No such device\n"
+
+
+def test_explain_json_contract():
+    result = runner.invoke(app, ["explain", "--format", "json", BRIDGE])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["tool"]["name"] == "virtdiag"
+    top = body["matches"][0]
+    assert top["id"] == "bridge-missing"
+    assert top["captures"]["bridge"] == "br0"
+    assert top["evidence"][0] == {"source": "paste", "line": 2, "text": BRIDGE.splitlines()[1]}
+    assert top["fixes"][0]["rank"] == 1
+    assert any("br0" in c for c in top["fixes"][0]["commands"])
+
+
+def test_explain_reads_stdin():
+    result = runner.invoke(app, ["explain", "--format", "json", "-"], input=BRIDGE)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["matches"][0]["id"] == "bridge-missing"
+
+
+def test_explain_reads_a_file(tmp_path):
+    paste = tmp_path / "paste.txt"
+    paste.write_text("noise\n" * 100 + BRIDGE)
+    result = runner.invoke(app, ["explain", "--format", "json", "--file", str(paste)])
+    assert json.loads(result.stdout)["matches"][0]["evidence"][0]["line"] == 102
+
+
+def test_explain_nothing_recognised_exits_1():
+    result = runner.invoke(app, ["explain", "zzzz qqqq"])
+    assert result.exit_code == 1
+    assert "Nothing recognised" in result.stdout
+
+
+def test_explain_unreadable_file_exits_2(tmp_path):
+    result = runner.invoke(app, ["explain", "--file", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 2
+
+
+def test_explain_text_shows_fix_commands():
+    result = runner.invoke(app, ["explain", "--lang", "en", BRIDGE])
+    assert "br0" in result.stdout and "bridge-missing" in result.stdout
+
+
+def test_list_and_show():
+    listing = runner.invoke(app, ["list"])
+    assert listing.exit_code == 0 and "bridge-missing" in listing.stdout
+    shown = runner.invoke(app, ["show", "bridge-missing"])
+    assert shown.exit_code == 0 and "B.11" in shown.stdout
+    assert runner.invoke(app, ["show", "no-such-id"]).exit_code == 2
+
+
+def test_lint_catalog_passes():
+    result = runner.invoke(app, ["lint-catalog"])
+    assert result.exit_code == 0, result.stdout
