@@ -72,7 +72,10 @@ def required_literal(pattern: re.Pattern[str]) -> str:
             if name == "LITERAL":
                 current.append(chr(arg))
             elif name == "SUBPATTERN":
-                walk(arg[-1])
+                if arg[1] & re.IGNORECASE and not pattern.flags & re.IGNORECASE:
+                    close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
+                else:
+                    walk(arg[-1])
             elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1 and arg[1] == 1:
                 walk(arg[2])
             elif name == "AT":

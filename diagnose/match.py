@@ -22,6 +22,7 @@ class Line:
     number: int
     text: str
     path: str = ""
+    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
             if not source_allowed(sigs[probe.signature], line.source):
                 continue
             m = _search(probe, text, lowered)
-            if not m:
-                continue
+            if not m or line.join_at and not m.start() < line.join_at < m.end():
+                continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m)
             key = (probe.signature, tuple(sorted(caps.items())))
             acc = found.setdefault(key, _Accumulator(captures=caps))

@@ -42,8 +42,9 @@ def paste_lines(text: str) -> list[Line]:
     joined: list[Line] = []
     for first, second in zip(lines, lines[1:], strict=False):
         if len(first.text) >= WRAP_MIN and second.number == first.number + 1:
+            head = first.text.rstrip()
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
-                joined.append(Line("paste", first.number, first.text.rstrip() + glue + second.text.strip()))
+                joined.append(Line("paste", first.number, head + glue + second.text.strip(), "", len(head)))
     return lines + joined
 
 

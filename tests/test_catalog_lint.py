@@ -49,3 +49,5 @@ def test_required_literal_ignores_optional_parts():
     assert catalog.required_literal(pattern) == "guest CPU is not compatible with host CPU"
     assert catalog.required_literal(re.compile(r"a(?:bc|bd)efghijk")) == "efghijk"
     assert catalog.required_literal(re.compile(r"(?i)Cannot FIND")) == "cannot find"
+    assert catalog.required_literal(re.compile(r"(?i:qemu) unexpectedly closed")) == " unexpectedly closed"
+    assert catalog.required_literal(re.compile(r"abcdefgh(?i:X)ijk")) == "abcdefgh"
