@@ -19,7 +19,12 @@ setup() {
     if [ ${#missing[@]} -gt 0 ]; then
       echo "== installing Debian packages: ${missing[*]}"
       apt-get update -q
+      # Packages must not start daemons on this machine: the tests start their own libvirtd
+      # inside a network namespace (policy-rc.d is Debian's switch for that).
+      policy=/usr/sbin/policy-rc.d
+      [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+      rm -f "$policy"; trap - EXIT
     fi
   fi
   if [ ! -x .venv/bin/python ]; then

@@ -20,6 +20,17 @@ NAMESPACE = "virtdiag-test"
 SOCKET = Path("/run/libvirt/libvirt-sock")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 NEEDED = ("libvirtd", "virtlogd", "virsh", "ip", "qemu-system-x86_64", "dnsmasq")
+CONFIG = Path("/run/virtdiag-test/libvirtd.conf")
+# On top of the stock libvirtd.conf: a socket only root's group may use, so a non-root user gets
+# B.2.2's "Permission denied" from a real daemon.
+TEST_SETTINGS = 'unix_sock_group = "root"\nunix_sock_rw_perms = "0770"\n'
+
+
+def _write_config() -> None:
+    stock = Path("/etc/libvirt/libvirtd.conf")
+    CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    base = stock.read_text() if stock.exists() else ""
+    CONFIG.write_text(base + "\n# virtdiag test daemon\n" + TEST_SETTINGS)
 
 
 class Unavailable(Exception):
@@ -99,7 +110,8 @@ def start() -> bool:
     _run("ip", "netns", "exec", NAMESPACE, "ip", "link", "set", "lo", "up")
     if not [p for p in _pids("virtlogd") if _shares_run(p) and _namespace_of(p) == NAMESPACE]:
         _run("ip", "netns", "exec", NAMESPACE, "virtlogd", "-d")
-    _run("ip", "netns", "exec", NAMESPACE, "libvirtd", "-d")
+    _write_config()
+    _run("ip", "netns", "exec", NAMESPACE, "libvirtd", "-d", "-f", str(CONFIG))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if SOCKET.exists() and _answers():
@@ -125,6 +137,9 @@ def stop() -> None:
         if Path(f"/proc/{pid}").exists() and _alive(pid):
             os.kill(pid, signal.SIGKILL)
     _run("ip", "netns", "delete", NAMESPACE, check=False)
+    if CONFIG.exists():
+        CONFIG.unlink()
+        CONFIG.parent.rmdir()
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,328 @@
+"""Real failures reproduced on a real libvirtd (in a network namespace), diagnosed by virtdiag.
+
+Each scenario runs the command an admin would run, feeds libvirt's REAL error text to `explain`,
+and checks the live `scan --connect` finds the same problem before anyone runs `virsh start`.
+Guests run under TCG with 16 MiB and no disk; nothing needs KVM.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from diagnose import engine
+
+pytestmark = pytest.mark.libvirt
+
+URI = "qemu:///system"
+NS = ["ip", "netns", "exec", "virtdiag-test"]
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def virsh(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    argv = ["virsh", "-c", URI, *args]
+    if user:
+        argv = ["runuser", "-u", user, "--", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=ENV, check=False)
+
+
+def guest_xml(name: str, devices: str = "", *, virt: str = "qemu", extra: str = "") -> str:
+    return textwrap.dedent(f"""\
+        <domain type='{virt}'>
+          <name>{name}</name>
+          <memory unit='MiB'>16</memory>
+          <vcpu>1</vcpu>
+          {extra}
+          <os><type arch='x86_64' machine='pc'>hvm</type></os>
+          <devices>
+            {devices}
+          </devices>
+        </domain>
+        """)
+
+
+SERIAL = "<serial type='pty'/><console type='pty'/>"
+
+
+def top(text: str):
+    report = engine.explain(text)
+    assert report.findings, f"nothing recognised in real output:\n{text}"
+    return report.findings[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("libvirt")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def guests(libvirt_daemon, workdir) -> Iterator[dict[str, str]]:
+    """Define every broken guest and network once; undefine them all at the end."""
+    secret = Path("/root/virtdiag-test-secret")
+    secret.mkdir(mode=0o700, exist_ok=True)
+    image = secret / "disk.img"
+    image.write_bytes(b"\0" * 1024 * 1024)
+    definitions = {
+        "vdt-bridge": guest_xml("vdt-bridge", "<interface type='bridge'><source bridge='vdbr-missing'/>"
+                                              "<model type='e1000'/></interface>" + SERIAL),
+        "vdt-net": guest_xml("vdt-net", "<interface type='network'><source network='vdt-inactive'/>"
+                                        "<model type='e1000'/></interface>" + SERIAL),
+        "vdt-nodisk": guest_xml("vdt-nodisk", "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                                              "<source file='/var/lib/libvirt/images/vdt-missing.img'/>"
+                                              "<target dev='vda' bus='virtio'/></disk>" + SERIAL),
+        "vdt-perm": guest_xml("vdt-perm", f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                                          f"<source file='{image}'/><target dev='vda' bus='virtio'/></disk>"
+                                          + SERIAL),
+        "vdt-kvm": guest_xml("vdt-kvm", SERIAL, virt="kvm"),
+        "vdt-noserial": guest_xml("vdt-noserial"),
+        "vdt-cpu": guest_xml("vdt-cpu", SERIAL, extra="<cpu mode='custom' match='exact' check='full'>"
+                                                      "<model>Skylake-Server</model></cpu>"),
+    }
+    network = textwrap.dedent("""\
+        <network>
+          <name>vdt-inactive</name>
+          <bridge name='vdtbr0' stp='on' delay='0'/>
+          <ip address='192.168.231.1' netmask='255.255.255.0'>
+            <dhcp><range start='192.168.231.2' end='192.168.231.254'/></dhcp>
+          </ip>
+        </network>
+        """)
+    (workdir / "vdt-inactive.xml").write_text(network)
+    assert virsh("net-define", str(workdir / "vdt-inactive.xml")).returncode == 0
+    for name, xml in definitions.items():
+        path = workdir / f"{name}.xml"
+        path.write_text(xml)
+        result = virsh("define", str(path))
+        assert result.returncode == 0, result.stderr
+    yield definitions
+    for name in definitions:
+        virsh("destroy", name)
+        virsh("undefine", name)
+    virsh("net-destroy", "vdt-inactive")
+    virsh("net-undefine", "vdt-inactive")
+    image.unlink()
+    secret.rmdir()
+
+
+@pytest.fixture(scope="module")
+def live_scan(guests):
+    """One read-only scan of the live daemon with every broken guest defined (none started)."""
+    return engine.scan(None, connect=URI, timeout=120)
+
+
+def finding(report, sig_id: str, **captures: str):
+    for f in report.findings:
+        if f.id == sig_id and all(dict(f.captures).get(k) == v for k, v in captures.items()):
+            return f
+    raise AssertionError(f"no {sig_id} {captures} in {[(f.id, dict(f.captures)) for f in report.findings]}")
+
+
+# --- B.11 bridge missing --------------------------------------------------------------------------
+
+
+def test_bridge_missing_explain(guests):
+    result = virsh("start", "vdt-bridge")
+    assert result.returncode != 0
+    f = top(result.stderr)
+    assert (f.id, dict(f.captures)["bridge"], dict(f.captures)["guest"]) == ("bridge-missing", "vdbr-missing",
+                                                                           "vdt-bridge")
+
+
+def test_bridge_missing_scan_before_start(live_scan):
+    f = finding(live_scan, "bridge-missing", guest="vdt-bridge", bridge="vdbr-missing")
+    assert any("vdbr-missing" in c for fix in f.fixes[:1] for c in fix.commands)
+
+
+# --- B.7 network inactive, dnsmasq port in use, network address in use ----------------------------
+
+
+def test_network_inactive_explain_and_scan(guests, live_scan):
+    result = virsh("start", "vdt-net")
+    f = top(result.stderr)
+    assert (f.id, dict(f.captures).get("network")) == ("network-not-started", "vdt-inactive")
+    assert f.fixes[0].commands and "net-start vdt-inactive" in " ".join(f.fixes[0].commands)
+    finding(live_scan, "network-not-started", network="vdt-inactive", guest="vdt-net")
+
+
+def test_dnsmasq_port_in_use(guests):
+    holder = subprocess.Popen(
+        [*NS, "python3", "-c", "import socket,time\n"
+         "t=socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(('0.0.0.0', 53));"
+         " t.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 53))\n"
+         "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = virsh("net-start", "vdt-inactive")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode != 0
+    assert top(result.stderr).id == "dnsmasq-start-failed"
+
+
+def test_network_address_in_use(guests, workdir):
+    subprocess.run([*NS, "ip", "link", "add", "vdtva", "type", "veth", "peer", "name", "vdtvb"], check=True, env=ENV)
+    try:
+        subprocess.run([*NS, "ip", "addr", "add", "192.168.232.1/24", "dev", "vdtva"], check=True, env=ENV)
+        subprocess.run([*NS, "ip", "link", "set", "vdtva", "up"], check=True, env=ENV)
+        path = workdir / "vdt-clash.xml"
+        path.write_text("<network><name>vdt-clash</name><bridge name='vdtbr2'/>"
+                        "<ip address='192.168.232.1' netmask='255.255.255.0'/></network>")
+        result = virsh("net-create", str(path))
+    finally:
+        subprocess.run([*NS, "ip", "link", "del", "vdtva"], check=False, env=ENV)
+    assert result.returncode != 0
+    assert top(result.stderr).id == "network-address-in-use"
+
+
+# --- B.4 / B.14: disks --------------------------------------------------------------------------
+
+
+def test_missing_disk_image(guests, live_scan):
+    f = top(virsh("start", "vdt-nodisk").stderr)
+    assert (f.id, dict(f.captures).get("path")) == ("disk-image-missing", "/var/lib/libvirt/images/vdt-missing.img")
+    finding(live_scan, "disk-image-missing", guest="vdt-nodisk", path="/var/lib/libvirt/images/vdt-missing.img")
+
+
+def test_image_qemu_cannot_read(guests):
+    result = virsh("start", "vdt-perm")
+    virsh("destroy", "vdt-perm")
+    f = top(result.stderr)
+    assert f.id == "image-permission-denied"
+    assert dict(f.captures).get("path") == "/root/virtdiag-test-secret/disk.img"
+
+
+# --- B.3 CPU, KVM ---------------------------------------------------------------------------------
+
+
+def test_cpu_the_host_lacks(guests):
+    result = virsh("start", "vdt-cpu")
+    virsh("destroy", "vdt-cpu")
+    assert result.returncode != 0, "TCG accepted a CPU it cannot provide"
+    assert top(result.stderr).id == "cpu-incompatible"
+
+
+def test_kvm_guest_without_usable_kvm(guests, live_scan):
+    result = virsh("start", "vdt-kvm")
+    virsh("destroy", "vdt-kvm")
+    if result.returncode == 0:
+        pytest.skip("this machine has usable KVM")
+    assert top(result.stderr).id == "kvm-unavailable"
+    finding(live_scan, "kvm-unavailable", guest="vdt-kvm")
+
+
+# --- B.5 console ----------------------------------------------------------------------------------
+
+
+def test_no_serial_console(guests, live_scan):
+    assert virsh("start", "vdt-noserial").returncode == 0
+    try:
+        import libvirt
+
+        conn = libvirt.open(URI)
+        try:
+            conn.lookupByName("vdt-noserial").openConsole(None, conn.newStream(0), 0)
+            message = ""
+        except libvirt.libvirtError as exc:
+            message = str(exc)
+        finally:
+            conn.close()
+        again = virsh("start", "vdt-noserial")
+    finally:
+        virsh("destroy", "vdt-noserial")
+    f = top(message)
+    assert f.id == "no-serial-console"
+    finding(live_scan, "no-serial-console", guest="vdt-noserial")
+    assert top(again.stderr).id == "domain-state-invalid"
+    assert top(virsh("destroy", "vdt-noserial").stderr).id == "domain-state-invalid"
+
+
+# --- B.17 XML through virsh define ----------------------------------------------------------------
+
+
+XML_CASES = {
+    "StartTag: invalid element name": "<domain type='qemu'>\n  <name>vdt-x</name>\n  <vcpu>1</vcpu><\n</domain>\n",
+    "Unescaped '<' not allowed in attributes values": "<domain type='qemu>\n  <name>vdt-x</name>\n</domain>\n",
+    "Opening and ending tag mismatch": "<domain type='qemu'>\n  <name>vdt-x</name>\n  <clock offset='utc'>\n"
+                                       "</domain>\n",
+    "Specification mandates value for attribute": "<domain ty pe='qemu'>\n  <name>vdt-x</name>\n</domain>\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(XML_CASES))
+def test_xml_syntax_errors_through_virsh_define(libvirt_daemon, workdir, kind):
+    path = workdir / "broken.xml"
+    path.write_text(XML_CASES[kind])
+    result = virsh("define", str(path))
+    assert result.returncode != 0
+    f = top(result.stderr)
+    assert f.id == "xml-syntax-error"
+    assert dict(f.captures)["kind"].startswith(kind)
+
+
+def test_element_libvirt_drops(libvirt_daemon, workdir):
+    xml = guest_xml("vdt-vanish", "<frobnicate/>" + SERIAL)
+    path = workdir / "vanish.xml"
+    path.write_text(xml)
+    validated = virsh("define", "--validate", str(path))
+    assert validated.returncode != 0
+    assert top(validated.stderr).id == "xml-vanishing-parts"
+    assert virsh("define", str(path)).returncode == 0
+    try:
+        assert "frobnicate" not in virsh("dumpxml", "vdt-vanish").stdout
+    finally:
+        virsh("undefine", "vdt-vanish")
+    f = top(xml)  # the admin pastes the XML they wrote
+    assert (f.id, dict(f.captures)["element"]) == ("xml-vanishing-parts", "frobnicate")
+
+
+# --- B.2: connections -----------------------------------------------------------------------------
+
+
+def test_uri_typo(libvirt_daemon):
+    result = subprocess.run(["virsh", "-c", "qemu://system", "list"], capture_output=True, text=True, env=ENV,
+                            timeout=60, check=False)
+    assert top(result.stderr).id == "uri-invalid"
+
+
+def test_tcp_connection_refused(libvirt_daemon):
+    result = subprocess.run(["virsh", "-c", "qemu+tcp://127.0.0.1/system", "list"], capture_output=True,
+                            text=True, env=ENV, timeout=60, check=False)
+    f = top(result.stderr)
+    assert f.id == "tcp-connection-refused"
+    assert dict(f.captures).get("port") == "16509"
+
+
+def test_socket_permission_denied_for_non_root(libvirt_daemon):
+    result = virsh("list", user="nobody")
+    assert result.returncode != 0
+    assert top(result.stderr).id == "socket-permission-denied"
+
+
+# --- a hung daemon never hangs virtdiag -----------------------------------------------------------
+
+
+def test_hung_daemon_is_skipped_within_the_timeout(tmp_path):
+    pytest.importorskip("libvirt")
+    path = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)  # accepts, never answers
+    try:
+        started = time.monotonic()
+        report = engine.scan(str(tmp_path), connect=f"qemu:///system?socket={path}", timeout=3)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert elapsed < 15
+    assert any("did not answer" in s.reason for s in report.skipped), report.skipped
