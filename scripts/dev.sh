@@ -22,9 +22,11 @@ setup() {
       # Packages must not start daemons on this machine: the tests start their own libvirtd
       # inside a network namespace (policy-rc.d is Debian's switch for that).
       policy=/usr/sbin/policy-rc.d
-      [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
+      if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+      fi
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-      rm -f "$policy"; trap - EXIT
+      if [ "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
     fi
   fi
   if [ ! -x .venv/bin/python ]; then
