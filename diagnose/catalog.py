@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,11 +167,33 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str]) -> Signature
     )
 
 
+LOCALIZED = "generated/localized.toml"
+
+
+def _localized(directory: Path, problems: list[str]) -> dict[str, list[re.Pattern[str]]]:
+    """Patterns for libvirt's translated messages, generated from its .mo files (scripts/gen_l10n.py)."""
+    path = directory / LOCALIZED
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{LOCALIZED}: {exc}") from exc
+    found: dict[str, list[re.Pattern[str]]] = {}
+    for item in data.get("pattern", []):
+        compiled = _compile(str(item.get("regex", "")), f"{LOCALIZED}:{item.get('signature')}", problems)
+        if compiled is not None:
+            found.setdefault(str(item.get("signature", "")), []).append(compiled)
+    return found
+
+
 def load(directory: Path | None = None) -> Catalog:
-    """Read every knowledge/*.toml; structural problems are collected, not raised."""
+    """Read every knowledge/*.toml (and the generated localized patterns); structural problems are
+    collected, not raised."""
     directory = directory or knowledge_dir()
     problems: list[str] = []
     signatures: list[Signature] = []
+    localized = _localized(directory, problems)
     for path in sorted(directory.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -180,7 +202,10 @@ def load(directory: Path | None = None) -> Catalog:
         for raw in data.get("signature", []):
             sig = _signature(raw, path.stem, problems)
             if sig is not None:
-                signatures.append(sig)
+                extra = tuple(localized.pop(sig.id, ()))
+                signatures.append(replace(sig, patterns=sig.patterns + extra) if extra else sig)
+    for sig_id in sorted(localized):
+        problems.append(f"{LOCALIZED}: patterns for unknown signature {sig_id!r}")
     return Catalog(tuple(signatures), tuple(problems))
 
 

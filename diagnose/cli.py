@@ -23,6 +23,87 @@ MAX_EXPLAIN_BYTES = 64 * 1024 * 1024
 class Format(str, Enum):
     text = "text"
     json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+FORMAT_OPT = typer.Option("--format", help="text (default), json, markdown or html.")
+OUTPUT_OPT = typer.Option("--output", "-o", help="Write the report to this file instead of standard output.")
+LANG_OPT = typer.Option("--lang", help="ja or en (default: from LC_ALL / LC_MESSAGES / LANG).")
+VERBOSE_OPT = typer.Option("--verbose", "-v", help="Show ruled-out fixes, notes and the facts that decided.")
+REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace hostnames, IP and MAC addresses.")
+NO_REDACT_OPT = typer.Option("--no-redact", help="Keep passwords and keys in the report (says so loudly).")
+
+
+def _now() -> str:
+    import time
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    seconds = int(epoch) if epoch.isdigit() else int(time.time())
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def _language(lang: str | None) -> str:
+    language = (lang or default_lang()).lower()
+    if language not in ("en", "ja"):
+        raise fail(f"--lang must be en or ja, not {lang!r}")
+    return language
+
+
+def _emit(reports: list, fmt: Format, output: Path | None, language: str, verbose: bool,  # noqa: ANN001
+          redact_hosts: bool, no_redact: bool) -> None:
+    """Redact (unless told not to), then render every report in the chosen format, to a file or stdout."""
+    from diagnose import engine, redact, render
+
+    stamp = _now()
+    for report in reports:
+        report.generated = stamp
+    if no_redact:
+        _console(stderr=True).print("virtdiag: WARNING: --no-redact: this report may contain passwords and keys",
+                                    markup=False)
+        for report in reports:
+            report.redacted = False
+    else:
+        host_map = redact.HostMap(set()) if redact_hosts else None
+        reports = [redact.redact(r, redact_hosts, host_map) for r in reports]
+    multi = len(reports) > 1
+    summary = engine.summarize(reports) if multi else []
+    if fmt is Format.text and output is None:
+        console = _console()
+        if multi:
+            render.multi_text(reports, summary, console, language, verbose)
+        else:
+            render.to_text(reports[0], console, language, verbose)
+        return
+    if fmt is Format.text:
+        from rich.console import Console
+
+        console = Console(record=True, width=100, file=open(os.devnull, "w"))  # noqa: SIM115
+        if multi:
+            render.multi_text(reports, summary, console, language, verbose)
+        else:
+            render.to_text(reports[0], console, language, verbose)
+        text = console.export_text()
+    elif fmt is Format.json:
+        text = (render.multi_json(reports, summary, verbose) if multi else render.to_json(reports[0], verbose)) + "\n"
+    elif fmt is Format.markdown:
+        text = render.multi_markdown(reports, summary, verbose) if multi else render.to_markdown(reports[0], 1, verbose)
+    else:
+        text = render.multi_html(reports, summary, verbose) if multi else render.to_html(reports[0], verbose)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def default_lang() -> str:
@@ -66,17 +147,21 @@ def _read_input(text: list[str] | None, file: Path | None) -> str:
 def explain(
     text: Annotated[list[str] | None, typer.Argument(help="The error text; '-' reads standard input.")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the paste from a file.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-    lang: Annotated[str | None, typer.Option("--lang", help="ja or en (default: from LANG).")] = None,
+    fmt: Annotated[Format, FORMAT_OPT] = Format.text,
+    output: Annotated[Path | None, OUTPUT_OPT] = None,
+    lang: Annotated[str | None, LANG_OPT] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Check this host's facts to rank fixes.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ruled-out fixes and reasons.")] = False,
+    verbose: Annotated[bool, VERBOSE_OPT] = False,
+    redact_hosts: Annotated[bool, REDACT_HOSTS_OPT] = False,
+    no_redact: Annotated[bool, NO_REDACT_OPT] = False,
 ) -> None:
-    """Explain a pasted libvirt/virsh/qemu error, log excerpt, XML definition or plain symptom."""
-    from diagnose import engine, render
+    """Explain a pasted libvirt/virsh/qemu error, log excerpt, XML definition or plain symptom.
 
-    language = (lang or default_lang()).lower()
-    if language not in ("en", "ja"):
-        raise fail(f"--lang must be en or ja, not {lang!r}")
+    Exit code: 0 something recognised, 1 nothing recognised, 2 usage or internal error.
+    """
+    from diagnose import engine
+
+    language = _language(lang)
     pasted = _read_input(text, file)
     host = None
     if probe:
@@ -84,39 +169,52 @@ def explain(
 
         host = open_host(None)
     report = engine.explain(pasted, language, host)
-    if fmt is Format.json:
-        sys.stdout.write(render.to_json(report, verbose) + "\n")
-    else:
-        render.to_text(report, _console(), language, verbose)
+    _emit([report], fmt, output, language, verbose, redact_hosts, no_redact)
     raise typer.Exit(0 if report.findings else 1)
 
 
 @app.command()
 def scan(
-    root: Annotated[str | None, typer.Option("--root", help="A copied host tree, extracted sosreport, or "
-                                             "sosreport tarball (read in place). Default: this host.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-    lang: Annotated[str | None, typer.Option("--lang", help="ja or en (default: from LANG).")] = None,
+    roots: Annotated[list[str] | None, typer.Option(
+        "--root", help="A copied host tree, an extracted sosreport, or a sosreport tarball (read in place, never "
+        "extracted). Repeat for many hosts. Default: this host.")] = None,
     connect: Annotated[str | None, typer.Option("--connect", "-c", help="libvirt URI to ask (read-only). "
                                                 "Default on the live host: LIBVIRT_DEFAULT_URI, uri_default, "
                                                 "qemu:///system.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the libvirt daemon.")] = 30.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ruled-out fixes and reasons.")] = False,
+    fmt: Annotated[Format, FORMAT_OPT] = Format.text,
+    output: Annotated[Path | None, OUTPUT_OPT] = None,
+    lang: Annotated[str | None, LANG_OPT] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")]
+    = FailOn.warning,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; only the exit code.")] = False,
+    verbose: Annotated[bool, VERBOSE_OPT] = False,
+    redact_hosts: Annotated[bool, REDACT_HOSTS_OPT] = False,
+    no_redact: Annotated[bool, NO_REDACT_OPT] = False,
 ) -> None:
-    """Find what is broken on this host, a copied host tree, or a sosreport."""
-    from diagnose import engine, render
+    """Find what is broken on this host, a copied host tree, or sosreports.
+
+    Exit code: 0 nothing at or above --fail-on found, 1 findings, 2 usage or internal error.
+    """
+    from diagnose import engine
     from diagnose.sources import Unreadable
 
-    language = (lang or default_lang()).lower()
-    try:
-        report = engine.scan(root, language, verbose, connect, timeout)
-    except Unreadable as exc:
-        raise fail(str(exc)) from exc
-    if fmt is Format.json:
-        sys.stdout.write(render.to_json(report, verbose) + "\n")
-    else:
-        render.to_text(report, _console(), language, verbose)
-    raise typer.Exit(1 if any(f.severity in ("error", "warning") for f in report.findings) else 0)
+    language = _language(lang)
+    reports = []
+    for root in roots or [None]:
+        try:
+            reports.append(engine.scan(root, language, verbose, connect, timeout))
+        except Unreadable as exc:
+            if len(roots or []) <= 1:
+                raise fail(str(exc)) from exc
+            _console(stderr=True).print(f"virtdiag: {exc}; skipped", markup=False)
+    if not reports:
+        raise fail("no host could be read")
+    if not quiet:
+        _emit(reports, fmt, output, language, verbose, redact_hosts, no_redact)
+    worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on.value]
+    failing = [f for r in reports for f in r.findings if {"error": 0, "warning": 1, "info": 2}[f.severity] <= worst]
+    raise typer.Exit(1 if failing else 0)
 
 
 @app.command("list")

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from diagnose import catalog as catalog_mod
 from diagnose.match import Matcher, match_lines, match_symptoms
-from diagnose.model import SEVERITY_ORDER, Fact, Finding, Hit, Report, Signature, Skipped
+from diagnose.model import SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Report, Signature, Skipped
 from diagnose.rank import implied_facts, rank_fixes
 
 
@@ -242,3 +242,16 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     finally:
         host.close()
     return report
+
+
+def summarize(reports: list[Report]) -> list[CrossHost]:
+    """Which findings appear on how many hosts, worst first (severity, then most hosts, then id)."""
+    seen: dict[str, tuple[Finding, list[str]]] = {}
+    for report in reports:
+        label = report.target.get("hostname") or report.target.get("root", "")
+        for finding in report.findings:
+            entry = seen.setdefault(finding.id, (finding, []))
+            if label not in entry[1]:
+                entry[1].append(label)
+    rows = [CrossHost(f.id, f.title, f.severity, tuple(hosts)) for f, hosts in seen.values()]
+    return sorted(rows, key=lambda c: (SEVERITY_ORDER[c.severity], -len(c.hosts), c.id))

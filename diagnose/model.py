@@ -130,3 +130,15 @@ class Report:
     skipped: list[Skipped] = field(default_factory=list)
     target: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    generated: str = ""  # UTC time of the run (SOURCE_DATE_EPOCH when set, for reproducible reports)
+    redacted: bool = True
+
+
+@dataclass(frozen=True)
+class CrossHost:
+    """One finding id across many scanned hosts (the multi-host summary)."""
+
+    id: str
+    title: str
+    severity: Severity
+    hosts: tuple[str, ...]
