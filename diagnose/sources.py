@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 
 MAX_READ = 4 * 1024 * 1024  # config and /proc files; logs are streamed
 MAX_LINE = 64 * 1024  # a longer line is cut
+CUT_MARK = b" [... line cut by virtdiag]"
+CHUNK = 4 * 1024 * 1024  # logs are read in blocks of this size
 MAX_MEMBER = 64 * 1024 * 1024  # largest archive member kept in memory
 MAX_ARCHIVE_TOTAL = 512 * 1024 * 1024  # all kept members together
 MAX_ARCHIVE_READ = 8 * 1024 * 1024 * 1024  # decompressed bytes read before giving up (bomb guard)
@@ -136,21 +138,51 @@ class Host:
             return None
 
     def iter_lines(self, path: str) -> Iterator[tuple[int, str]]:
-        """Stream a text file's lines with 1-based numbers; memory stays flat, long lines are cut."""
+        """Stream a text file's lines with exact 1-based numbers in a reused buffer: memory stays flat
+        however large the file; a line longer than MAX_LINE is cut (its text ends with CUT_MARK)."""
+        for number, raw in self.iter_raw_lines(path):
+            yield number, raw.decode("utf-8", errors="replace")
+
+    def iter_raw_lines(self, path: str) -> Iterator[tuple[int, bytes]]:
         with self._checked_open(path) as handle:
             number = 0
+            carry = b""
+            cutting = False  # inside a line already cut at MAX_LINE: drop bytes until its newline
+            first = True
             while True:
-                raw = handle.readline(MAX_LINE)
-                if not raw:
+                try:
+                    chunk = handle.read(CHUNK)
+                except OSError as exc:
+                    raise Unreadable(f"{path}: {exc.strerror or exc}") from exc
+                if first:
+                    first = False
+                    if b"\0" in chunk[:4096] and chunk[:4096].count(b"\0") > 16:
+                        raise Unreadable(f"{path}: binary file, not read")
+                if not chunk:
+                    if carry and not cutting:
+                        number += 1
+                        yield number, carry.rstrip(b"\r")
                     return
-                number += 1
-                if not raw.endswith(b"\n"):
-                    rest = raw
-                    while rest and not rest.endswith(b"\n"):  # skip the remainder of a cut line
-                        rest = handle.readline(MAX_LINE)
-                if number == 1 and b"\0" in raw[:4096]:
-                    raise Unreadable(f"{path}: binary file, not read")
-                yield number, raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                lines = chunk.split(b"\n")
+                if cutting:
+                    if len(lines) == 1:
+                        continue
+                    cutting = False
+                    lines = lines[1:]
+                    number += 1  # the cut line ends here; it was yielded already
+                lines[0] = carry + lines[0]
+                carry = lines.pop()
+                for raw in lines:
+                    number += 1
+                    if len(raw) > MAX_LINE:
+                        raw = raw[:MAX_LINE] + CUT_MARK
+                    yield number, raw.rstrip(b"\r")
+                if len(carry) > MAX_LINE:
+                    number += 1
+                    yield number, carry[:MAX_LINE] + CUT_MARK
+                    number -= 1  # counted again when its newline arrives
+                    carry = b""
+                    cutting = True
 
     def find(self, source: str) -> list[str]:
         """Every existing path of a source on this host, in a stable order."""
