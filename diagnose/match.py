@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from diagnose.catalog import Catalog, required_literal
+from diagnose.catalog import Catalog, Pattern
 from diagnose.model import Evidence, Hit, Signature
 
 PRIMARY_CONFIDENCE = 0.8
@@ -27,34 +27,72 @@ class Line:
 
 @dataclass(frozen=True)
 class _Probe:
-    """One compiled pattern with the literal that must be in a line for it to match."""
+    """One catalog pattern with the literal that must be in a line for it to match."""
 
     signature: int
-    pattern: re.Pattern[str]
+    kind: str  # primary | context | unless
+    pattern: Pattern
     literal: str
     ignore_case: bool
 
 
+KEY_RE = re.compile(r"(?<=\W)\w{4,}(?=\W)")
+TOKEN_RE = re.compile(r"\w{4,}")
+NO_SPACES_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def index_key(literal: str, frequency: dict[str, int]) -> str:
+    """The word of the literal to index the pattern by: whole (non-word characters on both sides inside
+    the literal, so it is a whole token of any line that contains the literal), rare, and long. "" if none
+    (then the pattern is tried on every line)."""
+    words = [w.lower() for w in KEY_RE.findall(literal) if not NO_SPACES_SCRIPT.search(w)]
+    if not words:
+        return ""
+    return min(words, key=lambda w: (frequency.get(w, 0), -len(w), w))
+
+
 @dataclass
 class Matcher:
-    """The catalog's patterns, compiled once, grouped for a cheap literal pre-check per line."""
+    """The catalog's patterns indexed by one required word each, so a line only meets the few patterns
+    whose word it contains: matching cost barely grows with the size of the catalog."""
 
     catalog: Catalog
-    primary: list[_Probe] = field(default_factory=list)
-    context: list[_Probe] = field(default_factory=list)
-    unless: list[_Probe] = field(default_factory=list)
+    by_word: dict[str, list[_Probe]] = field(default_factory=dict)
+    always: list[_Probe] = field(default_factory=list)
 
     @classmethod
     def build(cls, catalog: Catalog) -> Matcher:
         matcher = cls(catalog)
+        probes = []
         for index, sig in enumerate(catalog.signatures):
-            for kind, patterns in (("primary", sig.patterns), ("context", sig.context), ("unless", sig.unless)):
-                bucket: list[_Probe] = getattr(matcher, kind)
+            for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns)):
                 for pattern in patterns:
-                    bucket.append(
-                        _Probe(index, pattern, required_literal(pattern), bool(pattern.flags & re.IGNORECASE))
-                    )
+                    probes.append(_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case))
+        frequency: dict[str, int] = {}
+        for probe in probes:
+            for word in {w.lower() for w in KEY_RE.findall(probe.literal)}:
+                frequency[word] = frequency.get(word, 0) + 1
+        for probe in probes:
+            key = index_key(probe.literal, frequency)
+            if key:
+                matcher.by_word.setdefault(key, []).append(probe)
+            else:
+                matcher.always.append(probe)
         return matcher
+
+    def candidates(self, lowered: str) -> list[_Probe]:
+        """The patterns whose index word is a token of the line, plus the unindexed ones; unless and
+        context patterns first, as match_lines expects."""
+        found = list(self.always)
+        for token in set(TOKEN_RE.findall(lowered)):
+            bucket = self.by_word.get(token)
+            if bucket:
+                found.extend(bucket)
+        found.sort(key=lambda p: KIND_ORDER[p.kind])
+        return found
+
+
+KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
 
 
 def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
@@ -97,17 +135,19 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
     for line in lines:
         text = line.text
         lowered = text.lower()
-        for probe in matcher.unless:
-            if probe.signature not in vetoed and _search(probe, text, lowered):
-                vetoed.add(probe.signature)
-        for probe in matcher.context:
-            m = _search(probe, text, lowered)
-            if m:
-                context_seen.setdefault(probe.signature, set()).add(probe.pattern.pattern)
-                caps = context_captures.setdefault(probe.signature, {})
-                for key, value in _captures(m).items():
-                    caps.setdefault(key, value)
-        for probe in matcher.primary:
+        for probe in matcher.candidates(lowered):
+            if probe.kind == "unless":
+                if probe.signature not in vetoed and _search(probe, text, lowered):
+                    vetoed.add(probe.signature)
+                continue
+            if probe.kind == "context":
+                m = _search(probe, text, lowered)
+                if m:
+                    context_seen.setdefault(probe.signature, set()).add(probe.pattern.pattern)
+                    caps = context_captures.setdefault(probe.signature, {})
+                    for key, value in _captures(m).items():
+                        caps.setdefault(key, value)
+                continue
             if not source_allowed(sigs[probe.signature], line.source):
                 continue
             m = _search(probe, text, lowered)

@@ -51,3 +51,22 @@ def test_required_literal_ignores_optional_parts():
     assert catalog.required_literal(re.compile(r"(?i)Cannot FIND")) == "cannot find"
     assert catalog.required_literal(re.compile(r"(?i:qemu) unexpectedly closed")) == " unexpectedly closed"
     assert catalog.required_literal(re.compile(r"abcdefgh(?i:X)ijk")) == "abcdefgh"
+
+
+def test_shipped_catalog_cache_is_fresh():
+    assert catalog.cache_is_fresh(), "knowledge changed: run python scripts/build_catalog_cache.py"
+
+
+def test_catalog_from_cache_equals_catalog_from_toml(tmp_path):
+    import shutil
+
+    copy = tmp_path / "knowledge"
+    shutil.copytree(catalog.knowledge_dir(), copy)
+    (copy / catalog.CACHE).unlink()
+    fresh = catalog.load(copy)
+    cached = catalog.load()
+    assert [s.id for s in fresh.signatures] == [s.id for s in cached.signatures]
+    assert [[p.pattern for p in s.patterns] for s in fresh.signatures] == [
+        [p.pattern for p in s.patterns] for s in cached.signatures]
+    assert [[p.required() for p in s.patterns] for s in fresh.signatures] == [
+        [p.literal for p in s.patterns] for s in cached.signatures]
