@@ -32,13 +32,13 @@ class Pattern:
     up front would dominate start-up.
     """
 
-    __slots__ = ("pattern", "literal", "ignore_case", "_compiled")
+    __slots__ = ("pattern", "literals", "ignore_case", "_compiled")
 
-    def __init__(self, pattern: str, literal: str | None = None) -> None:
+    def __init__(self, pattern: str, literals: list[str] | tuple[str, ...] | None = None) -> None:
         self.pattern = pattern
         flags = INLINE_FLAGS.match(pattern)
         self.ignore_case = bool(flags and "i" in flags.group(1))
-        self.literal = literal
+        self.literals = tuple(literals) if literals is not None else None
         self._compiled: re.Pattern[str] | None = None
 
     @property
@@ -54,10 +54,11 @@ class Pattern:
     def groupindex(self) -> Any:
         return self.compiled.groupindex
 
-    def required(self) -> str:
-        if self.literal is None:
-            self.literal = required_literal(self.compiled)
-        return self.literal
+    def required(self) -> tuple[str, ...]:
+        """Literals of which any match contains at least one (see required_literals)."""
+        if self.literals is None:
+            self.literals = required_literals(self.compiled)
+        return self.literals
 
     def __repr__(self) -> str:
         return f"Pattern({self.pattern!r})"
@@ -92,15 +93,56 @@ def _compile(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] |
         return None
 
 
-def required_literal(pattern: re.Pattern[str]) -> str:
-    """The longest run of characters every match of the pattern must contain ("" if none).
+def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
+    """Literals of which every match of this parsed (sub)pattern contains at least one: the strongest
+    of its required runs (literals in sequence, through groups that must match) and of the alternatives
+    of a required `(?:a|b)`. ("",) if nothing is required."""
+    options: list[tuple[str, ...]] = []
+    current: list[str] = []
 
-    Walks the parsed pattern: literals in sequence concatenate; groups that must match are
-    entered; anything optional, repeated or alternative breaks the run. Lower-cased for
-    case-insensitive patterns.
-    """
-    from re import _parser as sre_parse  # stdlib; the parse tree is stable across 3.11+
+    def close() -> None:
+        if current:
+            options.append(("".join(current),))
+            current.clear()
 
+    def walk(items: object) -> None:
+        for op, arg in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name == "LITERAL":
+                current.append(chr(arg))
+            elif name == "SUBPATTERN":
+                if arg[1] & re.IGNORECASE and not ignore_case:
+                    close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
+                else:
+                    walk(arg[-1])
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
+                if arg[1] == 1:
+                    walk(arg[2])
+                else:
+                    close()
+                    inner = _requirement(arg[2], ignore_case)
+                    if inner != ("",):
+                        options.append(inner)
+            elif name == "BRANCH":
+                close()
+                alternatives = [_requirement(alt, ignore_case) for alt in arg[1]]
+                if all(alt != ("",) for alt in alternatives):
+                    options.append(tuple(dict.fromkeys(lit for alt in alternatives for lit in alt)))
+            elif name == "AT":
+                continue
+            else:
+                close()
+
+    walk(items)
+    close()
+    if not options:
+        return ("",)
+    best = max(options, key=lambda option: (min(len(lit) for lit in option), -len(option)))
+    return tuple(lit.lower() for lit in best) if ignore_case else best
+
+
+def _longest_run(items: object, ignore_case: bool) -> str:
+    """The longest run of characters every match must contain ("" if none): what the lint measures."""
     runs: list[str] = []
     current: list[str] = []
 
@@ -114,25 +156,90 @@ def required_literal(pattern: re.Pattern[str]) -> str:
             name = str(op)
             if name == "LITERAL":
                 current.append(chr(arg))
-            elif name == "SUBPATTERN":
-                if arg[1] & re.IGNORECASE and not pattern.flags & re.IGNORECASE:
-                    close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
-                else:
-                    walk(arg[-1])
+            elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
+                walk(arg[-1])
             elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1 and arg[1] == 1:
                 walk(arg[2])
-            elif name == "AT":
-                continue
-            else:
+            elif name != "AT":
                 close()
 
-    try:
-        walk(sre_parse.parse(pattern.pattern, pattern.flags).data)
-    except (re.error, TypeError, ValueError, IndexError):
-        return ""
+    walk(items)
     close()
     best = max(runs, key=len, default="")
-    return best.lower() if pattern.flags & re.IGNORECASE else best
+    return best.lower() if ignore_case else best
+
+
+def _top_alternatives(source: str) -> list[str]:
+    """Split a regex source at its top-level `|` (outside groups and classes); one whole-pattern group
+    (`(?:A|B)`, `(?P<x>A|B)`) is looked into. Inline flags `(?i)` stay with the caller."""
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]" or i == start
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    parts.append(source[start:])
+    if len(parts) == 1:
+        whole = re.fullmatch(r"\((?:\?:|\?P<\w+>)?(.*)\)", source, re.S)
+        if whole and _balanced(whole.group(1)):
+            inner = _top_alternatives(whole.group(1))
+            if len(inner) > 1:
+                return inner
+    return parts
+
+
+def _balanced(source: str) -> bool:
+    try:
+        re.compile(source)
+    except re.error:
+        return False
+    return True
+
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """Literals of which every match contains at least one, for a cheap pre-check and the matcher's
+    index. Top-level alternatives are split in the source first (the regex parser factors out their
+    common prefix, which would leave weaker literals). ("",) if none."""
+    from re import _parser as sre_parse  # stdlib; the parse tree is stable across 3.11+
+
+    ignore_case = bool(pattern.flags & re.IGNORECASE)
+    source = INLINE_FLAGS.sub("", pattern.pattern, count=1)
+    literals: list[str] = []
+    for alternative in _top_alternatives(source):
+        try:
+            found = _requirement(sre_parse.parse(alternative, pattern.flags).data, ignore_case)
+        except (re.error, TypeError, ValueError, IndexError):
+            return ("",)
+        if found == ("",):
+            return ("",)
+        literals.extend(found)
+    return tuple(dict.fromkeys(literals))
+
+
+def required_literal(pattern: re.Pattern[str]) -> str:
+    """The longest run every match must contain ("" if none): what the catalog lint measures."""
+    from re import _parser as sre_parse
+
+    try:
+        return _longest_run(sre_parse.parse(pattern.pattern, pattern.flags).data, bool(pattern.flags & re.IGNORECASE))
+    except (re.error, TypeError, ValueError, IndexError):
+        return ""
 
 
 def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[Fix, ...]:
@@ -224,21 +331,24 @@ def _sources(directory: Path) -> list[tuple[str, str]]:
         raise CatalogError(f"cannot read the catalog: {exc}") from exc
 
 
+CACHE_FORMAT = 4  # bump when what the cache holds changes meaning
+
+
 def fingerprint(sources: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"virtdiag catalog cache {CACHE_FORMAT}\0".encode())
     for name, text in sources:
         digest.update(f"{name}\0{len(text)}\0".encode())
         digest.update(text.encode())
     return digest.hexdigest()
 
 
-def _parsed(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def _parsed(directory: Path, use_cache: bool = True) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The parsed TOML of every file plus each pattern's required literal: from the shipped cache when it
     matches the files (JSON parses ~20x faster than TOML, and literals need the regex parser), else fresh."""
     sources = _sources(directory)
     digest = fingerprint(sources)
     cache = directory / CACHE
-    if cache.exists():
+    if use_cache and cache.exists():
         try:
             data = json.loads(cache.read_text(encoding="utf-8"))
             if data.get("fingerprint") == digest:
@@ -257,9 +367,9 @@ def _parsed(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
 def build_cache(directory: Path | None = None) -> Path:
     """Write generated/catalog-cache.json for the current files (scripts/build_catalog_cache.py)."""
     directory = directory or knowledge_dir()
-    files, _ = _parsed(directory)
-    catalog = load(directory)
-    literals = {p.pattern: p.required() for sig in catalog.signatures
+    files, _ = _parsed(directory, use_cache=False)
+    catalog = load(directory, use_cache=False)
+    literals = {p.pattern: list(p.required()) for sig in catalog.signatures
                 for p in (*sig.patterns, *sig.context, *sig.unless)}
     path = directory / CACHE
     body = {"fingerprint": fingerprint(_sources(directory)), "files": files, "literals": literals}
@@ -276,11 +386,11 @@ def cache_is_fresh(directory: Path | None = None) -> bool:
     return data.get("fingerprint") == fingerprint(_sources(directory))
 
 
-def load(directory: Path | None = None) -> Catalog:
+def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
     """Read every knowledge/*.toml (and the generated localized patterns); structural problems are
     collected, not raised."""
     directory = directory or knowledge_dir()
-    files, literals = _parsed(directory)
+    files, literals = _parsed(directory, use_cache)
     problems: list[str] = []
     signatures: list[Signature] = []
     localized: dict[str, list[Pattern]] = {}

@@ -25,40 +25,55 @@ class Line:
     join_at: int = 0  # for two wrapped lines joined into one: where the second begins
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Probe:
     """One catalog pattern with the literal that must be in a line for it to match."""
 
     signature: int
     kind: str  # primary | context | unless
     pattern: Pattern
-    literal: str
+    literals: tuple[str, ...]  # a matching line contains at least one of them
     ignore_case: bool
 
 
-KEY_RE = re.compile(r"(?<=\W)\w{4,}(?=\W)")
-TOKEN_RE = re.compile(r"\w{4,}")
-NO_SPACES_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
+END_RE = re.compile(r"\w{4,}(?=\W)")  # ... or after it
+WORD_RE_LINE = re.compile(r"\w{4,}")
+KEY_LEN = 4
+
+
+def literal_keys(literal: str) -> set[str]:
+    """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
+    abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so."""
+    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if w.isascii()}
+    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if w.isascii()}
+    return keys
+
+
+def line_keys(lowered: str) -> set[str]:
+    keys = set()
+    for word in WORD_RE_LINE.findall(lowered):
+        keys.add(f"<{word[:KEY_LEN]}")
+        keys.add(f"{word[-KEY_LEN:]}>")
+    return keys
 
 
 def index_key(literal: str, frequency: dict[str, int]) -> str:
-    """The word of the literal to index the pattern by: whole (non-word characters on both sides inside
-    the literal, so it is a whole token of any line that contains the literal), rare, and long. "" if none
-    (then the pattern is tried on every line)."""
-    words = [w.lower() for w in KEY_RE.findall(literal) if not NO_SPACES_SCRIPT.search(w)]
-    if not words:
-        return ""
-    return min(words, key=lambda w: (frequency.get(w, 0), -len(w), w))
+    """The rarest key of a literal ("" if it has none: then the pattern is tried on every line)."""
+    keys = literal_keys(literal)
+    return min(keys, key=lambda k: (frequency.get(k, 0), k)) if keys else ""
 
 
 @dataclass
 class Matcher:
-    """The catalog's patterns indexed by one required word each, so a line only meets the few patterns
-    whose word it contains: matching cost barely grows with the size of the catalog."""
+    """The catalog's patterns indexed by the start or end of one required word each, so a line only meets
+    the few patterns whose word it contains: matching cost barely grows with the size of the catalog.
+    Patterns whose literal is not ASCII (translations) are tried only on lines that are not ASCII."""
 
     catalog: Catalog
-    by_word: dict[str, list[_Probe]] = field(default_factory=dict)
-    always: list[_Probe] = field(default_factory=list)
+    by_word: dict[str, tuple[list[_Probe], list[_Probe], list[_Probe]]] = field(default_factory=dict)
+    always: tuple[list[_Probe], list[_Probe], list[_Probe]] = field(default_factory=lambda: ([], [], []))
+    non_ascii: tuple[list[_Probe], list[_Probe], list[_Probe]] = field(default_factory=lambda: ([], [], []))
 
     @classmethod
     def build(cls, catalog: Catalog) -> Matcher:
@@ -70,26 +85,31 @@ class Matcher:
                     probes.append(_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case))
         frequency: dict[str, int] = {}
         for probe in probes:
-            for word in {w.lower() for w in KEY_RE.findall(probe.literal)}:
-                frequency[word] = frequency.get(word, 0) + 1
+            for key in {k for lit in probe.literals for k in literal_keys(lit)}:
+                frequency[key] = frequency.get(key, 0) + 1
         for probe in probes:
-            key = index_key(probe.literal, frequency)
-            if key:
-                matcher.by_word.setdefault(key, []).append(probe)
+            keys = [index_key(literal, frequency) for literal in probe.literals]
+            kind = KIND_ORDER[probe.kind]
+            if all(keys):
+                for key in dict.fromkeys(keys):  # one alternative, one key; a line meets the probe once
+                    matcher.by_word.setdefault(key, ([], [], []))[kind].append(probe)
+            elif all(lit and not lit.isascii() for lit in probe.literals):
+                matcher.non_ascii[kind].append(probe)
             else:
-                matcher.always.append(probe)
+                matcher.always[kind].append(probe)
         return matcher
 
-    def candidates(self, lowered: str) -> list[_Probe]:
-        """The patterns whose index word is a token of the line, plus the unindexed ones; unless and
-        context patterns first, as match_lines expects."""
-        found = list(self.always)
-        for token in set(TOKEN_RE.findall(lowered)):
-            bucket = self.by_word.get(token)
+    def candidates(self, text: str, lowered: str) -> list[_Probe]:
+        """The patterns that may match this line (each once): unless first, then context, then primary."""
+        groups = [self.always]
+        if not text.isascii():
+            groups.append(self.non_ascii)
+        for key in line_keys(lowered):
+            bucket = self.by_word.get(key)
             if bucket:
-                found.extend(bucket)
-        found.sort(key=lambda p: KIND_ORDER[p.kind])
-        return found
+                groups.append(bucket)
+        found = [probe for kind in range(3) for group in groups for probe in group[kind]]
+        return list(dict.fromkeys(found)) if len(groups) > 2 else found
 
 
 KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
@@ -97,7 +117,7 @@ KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
 
 def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
     haystack = lowered if probe.ignore_case else text
-    if probe.literal and probe.literal not in haystack:
+    if not any(literal in haystack for literal in probe.literals):
         return None
     return probe.pattern.search(text)
 
@@ -135,7 +155,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
     for line in lines:
         text = line.text
         lowered = text.lower()
-        for probe in matcher.candidates(lowered):
+        for probe in matcher.candidates(text, lowered):
             if probe.kind == "unless":
                 if probe.signature not in vetoed and _search(probe, text, lowered):
                     vetoed.add(probe.signature)

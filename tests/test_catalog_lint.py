@@ -44,6 +44,17 @@ def test_fact_table_in_readme_matches_probes():
     assert documented == set(probes.PROBES)
 
 
+def test_required_literals_of_alternatives():
+    assert catalog.required_literals(re.compile(r"openvswitch|ovs-vsctl")) == ("openvswitch", "ovs-vsctl")
+    assert catalog.required_literals(re.compile(r"(?:Failed to start|Unable to start) x")) == (
+        "Failed to start", "Unable to start")
+    assert catalog.required_literals(re.compile(r"\b(?:libvirtd|virtproxyd)(?:\[\d+\])?: ")) == (
+        "libvirtd", "virtproxyd")
+    assert catalog.required_literals(re.compile(r"(?P<k>No bootable device|Boot failed)")) == (
+        "No bootable device", "Boot failed")
+    assert catalog.required_literals(re.compile(r"abc|\d+")) == ("",)
+
+
 def test_required_literal_ignores_optional_parts():
     pattern = re.compile(r"(?:internal error:? )?guest CPU is not compatible with host CPU")
     assert catalog.required_literal(pattern) == "guest CPU is not compatible with host CPU"
@@ -69,4 +80,4 @@ def test_catalog_from_cache_equals_catalog_from_toml(tmp_path):
     assert [[p.pattern for p in s.patterns] for s in fresh.signatures] == [
         [p.pattern for p in s.patterns] for s in cached.signatures]
     assert [[p.required() for p in s.patterns] for s in fresh.signatures] == [
-        [p.literal for p in s.patterns] for s in cached.signatures]
+        [p.literals for p in s.patterns] for s in cached.signatures]

@@ -43,7 +43,8 @@ def planted_host(tmp_path: Path) -> Path:
     (root / "etc/libvirt/qemu.conf").write_text(
         f'vnc_password = "{SECRETS["vnc"]}"\nspice_password = "{SECRETS["spice"]}"\n'
         f'migration_password = "{SECRETS["other"]}"\n')
-    (root / "etc/libvirt/libvirtd.conf").write_text(f'listen_tcp = 1\ntls_priority = "x"\nsasl_password = "{SECRETS["tls"]}"\n')
+    (root / "etc/libvirt/libvirtd.conf").write_text(
+        f'listen_tcp = 1\ntls_priority = "x"\nsasl_password = "{SECRETS["tls"]}"\n')
     (root / "etc/hostname").write_text("kvm7.example.com\n")
     (root / "etc/libvirt/qemu/web01.xml").write_text(f"""<domain type='qemu'>
   <name>web01</name>

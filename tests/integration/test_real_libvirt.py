@@ -7,7 +7,6 @@ Guests run under TCG with 16 MiB and no disk; nothing needs KVM.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import textwrap
