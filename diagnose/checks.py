@@ -461,7 +461,7 @@ def hostdev_assignment(state: HostState, ask: Ask) -> list[Hit]:
     for address, docs in sorted(owners.items()):
         names = sorted({_name(d) for d in docs})
         if len(names) > 1:
-            hits.append(_hit("hostdev-in-use", {"device": address, "guest": names[1], "owner": names[0]},
+            hits.append(_hit("hostdev-in-use", {"device": address, "guest": names[0], "other": names[1]},
                              [Evidence(d.source, 0, f"{_name(d)} assigns {address}", d.path) for d in docs[:3]],
                              0.8))
     return hits
@@ -547,7 +547,7 @@ def hostdev_in_use_by_running(state: HostState, ask: Ask) -> list[Hit]:
         for address in _pci_addresses(doc):
             owner = held.get(address)
             if owner and owner != guest:
-                hits.append(_hit("hostdev-in-use", {"guest": guest, "device": address, "owner": owner},
+                hits.append(_hit("hostdev-in-use", {"guest": owner, "device": address, "other": guest},
                                  [Evidence("libvirt-api", 0, f"{address} is assigned to running guest {owner}"),
                                   Evidence(doc.source, 0, f"{guest} also assigns {address}", doc.path)]))
     return hits

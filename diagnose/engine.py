@@ -43,7 +43,7 @@ def _merge(hits: list[Hit]) -> list[Hit]:
                 continue
             evidence = kept.evidence + tuple(e for e in hit.evidence if e not in kept.evidence)
             merged[i] = Hit(kept.signature_id, tuple(sorted({**b, **a}.items())), evidence[:5],
-                            kept.confidence, kept.context_hits)
+                            kept.confidence, kept.context_hits, kept.lines | hit.lines)
             break
         else:
             merged.append(hit)
@@ -139,15 +139,31 @@ def _probe_hits(
     return result
 
 
+def _serial_log_owners(state: object) -> dict[str, str]:
+    """Serial/console <log file=...> paths of each guest: the BIOS's "No bootable device" lands there."""
+    owners = {}
+    for doc in getattr(state, "domains", []):
+        root = getattr(doc, "root", None)
+        if root is None:
+            continue
+        name = (root.findtext("name") or "").strip()
+        for log in root.iterfind("devices/*/log"):
+            if log.get("file"):
+                owners[log.get("file")] = name
+    return owners
+
+
 def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - generator of match.Line
     """Stream every log source as Lines; note migrations and guest boot failures for the checks."""
     from diagnose.checks import BOOT_FAIL_RE
     from diagnose.match import Line
     from diagnose.sources import LOG_SOURCES, Unreadable
 
+    owners = _serial_log_owners(state)
     for source in LOG_SOURCES:
         for path in host.find(source):  # type: ignore[attr-defined]
-            guest = path.rsplit("/", 1)[-1].removesuffix(".log") if source == "qemu-guest-log" else ""
+            stem = path.rsplit("/", 1)[-1].removesuffix(".log")
+            guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
             try:
                 for number, text in host.iter_lines(path):  # type: ignore[attr-defined]
                     if "igrat" in text and source != "qemu-guest-log":
@@ -225,7 +241,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
                 report.skipped.append(Skipped(f"check {name}", f"failed on this host's data: {exc}"))
         facts_for: dict[str, dict[str, Fact]] = {}
         kept: list[Hit] = []
-        for hit in _merge(log_hits + check_hits + daemon_hits):
+        for hit in _without_explained_generics(catalog, _merge(log_hits + check_hits + daemon_hits)):
             sig = catalog.by_id(hit.signature_id)
             if sig is None:
                 report.notes.append(f"internal: a check produced unknown signature {hit.signature_id!r}")
@@ -242,6 +258,26 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     finally:
         host.close()
     return report
+
+
+def _without_explained_generics(catalog: catalog_mod.Catalog, hits: list[Hit]) -> list[Hit]:
+    """In a scan, a generic wrapper (B.4's monitor message, "unsupported configuration: ...") adds nothing
+    when every line it cites is already explained by a specific finding: it is dropped."""
+    def lines(hit: Hit) -> set[tuple[str, int]]:
+        return set(hit.lines) | {(e.path, e.line) for e in hit.evidence if e.line}
+
+    explained: set[tuple[str, int]] = set()
+    for hit in hits:
+        sig = catalog.by_id(hit.signature_id)
+        if sig is not None and not sig.generic:
+            explained |= lines(hit)
+    result = []
+    for hit in hits:
+        sig = catalog.by_id(hit.signature_id)
+        if sig is not None and sig.generic and lines(hit) and lines(hit) <= explained:
+            continue
+        result.append(hit)
+    return result
 
 
 def summarize(reports: list[Report]) -> list[CrossHost]:

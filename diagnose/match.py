@@ -126,11 +126,15 @@ def _captures(m: re.Match[str]) -> dict[str, str]:
     return {k: v.strip() for k, v in m.groupdict().items() if v is not None and v.strip()}
 
 
+MAX_LINES_KEPT = 10_000
+
+
 @dataclass
 class _Accumulator:
     evidence: list[Evidence] = field(default_factory=list)
     captures: dict[str, str] = field(default_factory=dict)
     count: int = 0
+    lines: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
@@ -177,6 +181,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
             key = (probe.signature, tuple(sorted(caps.items())))
             acc = found.setdefault(key, _Accumulator(captures=caps))
             acc.count += 1
+            if len(acc.lines) < MAX_LINES_KEPT:
+                acc.lines.add((line.path, line.number))
             _add_evidence(acc.evidence, Evidence(line.source, line.number, text.strip(), line.path))
     return _to_hits(sigs, found, context_seen, context_captures, vetoed)
 
@@ -203,9 +209,8 @@ def _to_hits(
                 captures.setdefault(key, value)
             base = GENERIC_CONFIDENCE if sig.generic else PRIMARY_CONFIDENCE
             confidence = round(min(0.99, base + min(CONTEXT_MAX, CONTEXT_STEP * n_context)), 2)
-            hits.append(
-                Hit(sig.id, tuple(sorted(captures.items())), tuple(acc.evidence), confidence, n_context)
-            )
+            hits.append(Hit(sig.id, tuple(sorted(captures.items())), tuple(acc.evidence), confidence, n_context,
+                            frozenset(acc.lines)))
     return hits
 
 
@@ -220,6 +225,7 @@ def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
             kept.append(acc)
             continue
         home.count += acc.count
+        home.lines |= acc.lines
         for ev in acc.evidence:
             _add_evidence(home.evidence, ev)
     for acc in kept:

@@ -77,6 +77,7 @@ class Hit:
     evidence: tuple[Evidence, ...]
     confidence: float
     context_hits: int = 0
+    lines: frozenset[tuple[str, int]] = frozenset()  # every (path, line) matched, beyond the evidence shown
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,27 @@ def parse_virsh_list(text: str) -> list[tuple[str, str, str]] | None:
         if len(fields) >= 2:
             rows.append((fields[0], fields[1], fields[2].strip() if len(fields) > 2 else ""))
     return rows
+
+
+IP_LINK_RE = re.compile(r"^\d+:\s+([^:@\s]+)(?:@\S+)?:\s+<")
+
+
+def parse_ip_details(text: str) -> dict[str, dict[str, str]]:
+    """`ip -d address` / `ip -d link` -> {interface: {"kind": bridge|bridge_slave|tun|..., "forward_delay": ..}}."""
+    found: dict[str, dict[str, str]] = {}
+    current = ""
+    for line in text.splitlines():
+        m = IP_LINK_RE.match(line)
+        if m:
+            current = m.group(1)
+            found[current] = {}
+            continue
+        if not current:
+            continue
+        words = line.split()
+        for kind in ("bridge", "bridge_slave", "openvswitch", "macvtap", "tun", "vlan", "bond"):
+            if kind in words and "kind" not in found[current]:
+                found[current]["kind"] = kind
+        if words[:1] == ["bridge"] and "forward_delay" in words:
+            found[current]["forward_delay"] = words[words.index("forward_delay") + 1]
+    return found

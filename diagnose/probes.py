@@ -152,7 +152,7 @@ def libvirtd_listen_flag(host: Host, _: str) -> tuple[bool | None, str]:
         if "--listen" in args or "-l" in args.split():
             return True, f"{path}: LIBVIRTD_ARGS has --listen"
     for unit in ("libvirtd-tcp.socket", "libvirtd-tls.socket"):
-        if host.exists(f"/etc/systemd/system/sockets.target.wants/{unit}"):
+        if host.lexists(f"/etc/systemd/system/sockets.target.wants/{unit}"):
             return True, f"{unit} is enabled"
     return (False, "no --listen in the daemon's arguments") if seen else (None, "no libvirtd arguments file")
 
@@ -295,8 +295,31 @@ def domain_defined(host: Host, guest: str) -> tuple[bool | None, str]:
 # --- network -------------------------------------------------------------------------------------
 
 
+SOS_IP_DETAILS = ("sos_commands/networking/ip_-d_address", "sos_commands/networking/ip_-d_link")
+
+
+def _sos_links(host: Host) -> tuple[str, dict[str, dict[str, str]]] | None:
+    """A sosreport's `ip -d address`: sos copies /sys/class/net only in part (never bridge/)."""
+    if host.is_live or not host.is_sosreport:
+        return None
+    for path in SOS_IP_DETAILS:
+        text = host.read_optional(path)
+        if text is not None:
+            return path, parsers.parse_ip_details(text)
+    return None
+
+
 @probe("bridge_exists", needs="bridge")
 def bridge_exists(host: Host, bridge: str) -> tuple[bool | None, str]:
+    links = _sos_links(host)
+    if links is not None:
+        path, details = links
+        if bridge not in details:
+            return False, f"no interface {bridge} in {path}"
+        kind = details[bridge].get("kind", "")
+        return kind == "bridge", f"{path}: {bridge} is {'a Linux bridge' if kind == 'bridge' else kind or 'no bridge'}"
+    if host.is_sosreport:
+        return None, "this sosreport has no ip -d address output"
     if not host.is_dir("/sys/class/net"):
         return None, "/sys/class/net not available"
     if host.is_dir(f"/sys/class/net/{bridge}/bridge"):
@@ -308,6 +331,10 @@ def bridge_exists(host: Host, bridge: str) -> tuple[bool | None, str]:
 
 @probe("interface_exists", needs="interface")
 def interface_exists(host: Host, interface: str) -> tuple[bool | None, str]:
+    links = _sos_links(host)
+    if links is not None:
+        found = interface in links[1]
+        return found, f"{links[0]}: {interface} {'is listed' if found else 'is not listed'}"
     if not host.is_dir("/sys/class/net"):
         return None, "/sys/class/net not available"
     found = host.exists(f"/sys/class/net/{interface}")
@@ -316,7 +343,9 @@ def interface_exists(host: Host, interface: str) -> tuple[bool | None, str]:
 
 @probe("bridge_forward_delay_zero", needs="bridge")
 def bridge_forward_delay_zero(host: Host, bridge: str) -> tuple[bool | None, str]:
-    text = host.read_optional(f"/sys/class/net/{bridge}/bridge/forward_delay")
+    links = _sos_links(host)
+    delay_text = links[1].get(bridge, {}).get("forward_delay") if links else None
+    text = delay_text or host.read_optional(f"/sys/class/net/{bridge}/bridge/forward_delay")
     if text is None:
         return None, f"/sys/class/net/{bridge}/bridge/forward_delay not readable"
     delay = int(text.strip() or 0)
@@ -359,12 +388,21 @@ def _processes(host: Host) -> list[str] | None:
     return None
 
 
+def _command_name(line: str) -> str:
+    """The program of a process line: /proc cmdline ("/usr/sbin/dnsmasq --conf...") or `ps aux` output
+    (USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND)."""
+    fields = line.split()
+    if len(fields) > 10 and fields[1].isdigit():
+        fields = fields[10:]
+    return os.path.basename(fields[0]) if fields else ""
+
+
 @probe("system_dnsmasq_running")
 def system_dnsmasq_running(host: Host, _: str) -> tuple[bool | None, str]:
     commands = _processes(host)
     if commands is None:
         return None, "no process list"
-    own = [c for c in commands if "dnsmasq" in c.split(" ")[0] and "/var/lib/libvirt/dnsmasq" not in c]
+    own = [c for c in commands if _command_name(c) == "dnsmasq" and "/var/lib/libvirt/dnsmasq" not in c]
     return (True, f"running: {own[0][:80]}") if own else (False, "no dnsmasq outside libvirt's")
 
 
@@ -433,7 +471,7 @@ def host_resolves(host: Host, name: str) -> tuple[bool | None, str]:
 def iommu_enabled(host: Host, _: str) -> tuple[bool | None, str]:
     if not host.is_dir("/sys/kernel/iommu_groups"):
         return None, "/sys/kernel/iommu_groups not available"
-    groups = host.listdir("/sys/kernel/iommu_groups")
+    groups = [name for name in host.listdir("/sys/kernel/iommu_groups") if name.isdigit()]
     return bool(groups), f"{len(groups)} IOMMU groups"
 
 

@@ -6,11 +6,15 @@ The SOURCES table says where each kind of evidence lives; a check written once w
 
 from __future__ import annotations
 
+import codecs
+import errno
 import fnmatch
 import io
 import os
+import re
 import stat
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,10 +26,88 @@ CHUNK = 4 * 1024 * 1024  # logs are read in blocks of this size
 MAX_MEMBER = 64 * 1024 * 1024  # largest archive member kept in memory
 MAX_ARCHIVE_TOTAL = 512 * 1024 * 1024  # all kept members together
 MAX_ARCHIVE_READ = 8 * 1024 * 1024 * 1024  # decompressed bytes read before giving up (bomb guard)
+MAX_ARCHIVE_MEMBERS = 250_000  # members indexed before giving up (a bomb of empty files)
+MAX_TAR_HEADER = 1024 * 1024  # largest pax / GNU long-name header tarfile may load into memory
+LIVE_READ_TIMEOUT = 5.0  # seconds one read of a live /proc or /sys file may block
+LIVE_BLOCKED_MAX = 3  # after this many blocked reads, further live /proc and /sys reads are not tried
+BINARY_PROBE = 4096  # bytes looked at to tell a binary file from text
+HOST_TOP_DIRS = frozenset({"etc", "var", "proc", "sys", "run", "usr", "dev", "boot", "lib", "lib64", "opt",
+                           "home", "root", "srv", "tmp", "sbin", "bin", "sos_commands", "sos_reports", "sos_logs",
+                           "sos_strings"})
 
 
 class Unreadable(Exception):
     """A path exists but cannot be read safely; the message is the one-line reason."""
+
+
+CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f\x7f]|(?<!\x00)\x00(?!\x00)")
+NUL_RUN = re.compile(rb"\x00{2,}")
+
+
+def looks_binary(head: bytes) -> bool:
+    """Random or binary data, not text. Runs of NUL bytes are holes (a log truncated under a writer that
+    kept its offset, copytruncate) and do not count; stray NULs and other control bytes do."""
+    return len(CONTROL_BYTES.findall(NUL_RUN.sub(b"", head[:BINARY_PROBE]))) > 16
+
+
+XML_DECL_RE = re.compile(rb"""^<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a text file -> str, never failing: a byte-order mark or UTF-16 XML wins, then UTF-8, then
+    the encoding an XML declaration names (ISO-8859-1...), then UTF-8 with replacement characters."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    if data[:4] in (b"<\0?\0", b"<\0\n\0"):
+        return data.decode("utf-16-le", errors="replace")
+    if data[:4] in (b"\0<\0?", b"\0<\0\n"):
+        return data.decode("utf-16-be", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    declared = XML_DECL_RE.match(data)
+    if declared:
+        try:
+            codec = codecs.lookup(declared.group(1).decode("ascii")).name
+            if codec not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"):
+                return data.decode(codec, errors="replace")
+        except (LookupError, UnicodeError):
+            pass
+    return data.decode("utf-8", errors="replace")
+
+
+def _is_utf16(data: bytes) -> bool:
+    return data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or data[:4] in (
+        b"<\0?\0", b"<\0\n\0", b"\0<\0?", b"\0<\0\n")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A reason or a name fit for one line of a report: no control characters, bounded length."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), never opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file, never opened"
+    if stat.S_ISSOCK(mode):
+        return "a socket, never opened"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link whose target is not there, not followed"
+    return "not a regular file"
+
+
+def _permission_hint() -> str:
+    euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return "" if euid == 0 else f" (virtdiag runs as uid {euid}; run it as root to read this)"
 
 
 @dataclass(frozen=True)
@@ -101,6 +183,10 @@ class Host:
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
 
+    def lexists(self, path: str) -> bool:
+        """Exists as itself: a link counts even when its target is not there (systemd unit links)."""
+        return self.exists(path)
+
     def is_dir(self, path: str) -> bool:
         st = self.stat(path)
         return st is not None and stat.S_ISDIR(st.st_mode)
@@ -108,16 +194,42 @@ class Host:
     def mode(self, path: str) -> os.stat_result | None:
         return self.stat(path)
 
+    def note(self, path: str, reason: str) -> None:
+        """Record, once, something that could not be read and why (shown under the report's skipped)."""
+        entry = (one_line(path), one_line(reason))
+        if entry not in self.skipped:
+            self.skipped.append(entry)
+
+    def link_target(self, path: str) -> str:
+        """Where a symbolic link points, as written in it ("" when the path is no link)."""
+        return ""
+
+    def link_problem(self, path: str) -> str:
+        """Why a path that exists as a link cannot be followed: a loop, or a target that is not there."""
+        target = self.link_target(path)
+        if self.resolve_fails(path):
+            return "a symbolic link loop, not followed"
+        if target.startswith("/") or target.startswith(".."):
+            return f"a symbolic link to {target}, which is not in this copy of the host (never followed out of it)"
+        return f"a symbolic link to {target}, which does not exist"
+
+    def resolve_fails(self, path: str) -> bool:
+        """True when the links on the way to a path cannot be resolved (a loop)."""
+        return False
+
     def _checked_open(self, path: str) -> io.BufferedIOBase:
         st = self.stat(path)
         if st is None:
+            if self.lexists(path):
+                raise Unreadable(f"{path}: {self.link_problem(path)}")
             raise Unreadable(f"{path}: not found or outside the root")
         if not stat.S_ISREG(st.st_mode):
-            raise Unreadable(f"{path}: not a regular file")
+            raise Unreadable(f"{path}: {_kind_of(st.st_mode)}")
         try:
             return self._open(path)
         except OSError as exc:
-            raise Unreadable(f"{path}: {exc.strerror or exc}") from exc
+            hint = _permission_hint() if exc.errno in (errno.EACCES, errno.EPERM) else ""
+            raise Unreadable(f"{path}: {exc.strerror or exc}{hint}") from exc
 
     def read_text(self, path: str, limit: int = MAX_READ) -> str:
         """Read a small text file. Raises Unreadable with a one-line reason."""
@@ -126,9 +238,12 @@ class Host:
                 data = handle.read(limit + 1)
             except OSError as exc:
                 raise Unreadable(f"{path}: {exc.strerror or exc}") from exc
-        if b"\0" in data[:8192] and not path.startswith("/proc/"):
+        if len(data) > limit:
+            self.note(path, f"only the first {_size(limit)} read")
+        data = data[:limit]
+        if b"\0" in data[:8192] and not path.startswith("/proc/") and not _is_utf16(data):
             raise Unreadable(f"{path}: binary file, not read")
-        return data[:limit].decode("utf-8", errors="replace")
+        return decode(data)
 
     def read_optional(self, path: str) -> str | None:
         """The file's text, or None when it does not exist or cannot be read."""
@@ -156,7 +271,7 @@ class Host:
                     raise Unreadable(f"{path}: {exc.strerror or exc}") from exc
                 if first:
                     first = False
-                    if b"\0" in chunk[:4096] and chunk[:4096].count(b"\0") > 16:
+                    if looks_binary(chunk):
                         raise Unreadable(f"{path}: binary file, not read")
                 if not chunk:
                     if carry and not cutting:
@@ -191,13 +306,106 @@ class Host:
         found: list[str] = []
         for pattern in patterns:
             for path in self.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]:
-                if path not in found and self.exists(path):
+                if path in found:
+                    continue
+                if self.exists(path):
                     found.append(path)
+                elif self.lexists(path):  # listed, but a link to nothing, a loop, or out of reach
+                    self.note(path, self.link_problem(path))
         return found
+
+
+def _read_fd(fd: int, size: int | None) -> bytes:
+    """Read up to `size` bytes (all when None or negative) from a file descriptor."""
+    parts: list[bytes] = []
+    left = size if size is not None and size >= 0 else -1
+    while left != 0:
+        piece = os.read(fd, 65536 if left < 0 else min(left, 65536))
+        if not piece:
+            break
+        parts.append(piece)
+        left = left - len(piece) if left > 0 else left
+    return b"".join(parts)
+
+
+class _TimedFile(io.BufferedIOBase):
+    """A live /proc or /sys file read in a helper thread: a read that blocks (a process stuck in the
+    kernel holds up reads of its /proc files) is given up after LIVE_READ_TIMEOUT seconds."""
+
+    def __init__(self, fd: int, host: TreeHost) -> None:
+        super().__init__()
+        self._fd = fd
+        self._host = host
+        self._stuck = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._stuck:
+            raise OSError(errno.ETIMEDOUT, "an earlier read of this file blocked")
+        result: list[bytes] = []
+        failure: list[OSError] = []
+
+        def work() -> None:
+            try:
+                result.append(_read_fd(self._fd, size))
+            except OSError as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=work, name="virtdiag-read", daemon=True)
+        thread.start()
+        thread.join(LIVE_READ_TIMEOUT)
+        if thread.is_alive():  # left behind: a daemon thread does not keep virtdiag from exiting
+            self._stuck = True
+            self._host.blocked += 1
+            raise OSError(errno.ETIMEDOUT, f"the read blocked for more than {LIVE_READ_TIMEOUT:g} s; given up")
+        if failure:
+            raise failure[0]
+        return result[0] if result else b""
+
+    def close(self) -> None:
+        if not self.closed and not self._stuck:  # a blocked reader still holds the descriptor
+            os.close(self._fd)
+        super().close()
 
 
 def _relative(path: str) -> PurePosixPath:
     return PurePosixPath(path.lstrip("/"))
+
+
+MAX_LINKS = 40
+
+
+def chroot_resolve(root: Path, path: str, follow_last: bool = True) -> Path | None:
+    """Resolve `path` under `root` as if `root` were `/`: absolute link targets restart at root and `..`
+    never climbs above it. None on a link loop."""
+    parts = list(PurePosixPath(path.lstrip("/") or ".").parts)
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part in (".", ""):
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if (parts or follow_last) and candidate.is_symlink():
+            hops += 1
+            if hops > MAX_LINKS:
+                return None
+            try:
+                target = os.readlink(candidate)
+            except OSError:
+                return None
+            if target.startswith("/"):
+                resolved = []
+            parts = list(PurePosixPath(target.lstrip("/") or ".").parts) + parts
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
 
 
 @dataclass
@@ -205,26 +413,63 @@ class TreeHost(Host):
     """The live host (root "/") or a copied tree / extracted sosreport under a directory."""
 
     root: Path = Path("/")
+    blocked: int = 0  # live /proc and /sys reads given up because they blocked
 
-    def resolve(self, path: str) -> Path | None:
-        """The real file for a host path, or None if a link would leave the root."""
-        candidate = self.root / _relative(path)
+    def resolve(self, path: str, follow_last: bool = True) -> Path | None:
+        """The real file for a host path. In a copy of a host, links resolve as they would on that host
+        (chroot-like: an absolute target starts at the root, `..` stops at it), so nothing outside the
+        root is ever reached. None for a link loop or a directory on the way that cannot be searched."""
         if self.is_live:
-            return candidate
+            return self.root / _relative(path)
         try:
-            real = candidate.resolve(strict=False)
-            real.relative_to(self.root.resolve())
-        except (OSError, RuntimeError, ValueError):
+            return chroot_resolve(self.root, path, follow_last)
+        except (OSError, ValueError) as exc:
+            self._oserror(path, exc)
             return None
-        return real
+
+    def _oserror(self, path: str, exc: BaseException) -> None:
+        """Note a failure that is not plain absence (permission denied, I/O error, link loop)."""
+        code = getattr(exc, "errno", None)
+        if code in (errno.ENOENT, errno.ENOTDIR, None) and not isinstance(exc, PermissionError):
+            return
+        reason = getattr(exc, "strerror", None) or str(exc)
+        hint = _permission_hint() if code in (errno.EACCES, errno.EPERM) else ""
+        self.note(path, f"cannot be examined: {reason}{hint}")
+
+    def lexists(self, path: str) -> bool:
+        """True if the path exists as itself (a link counts even when its target is not in the copy)."""
+        real = self.resolve(path, follow_last=False)
+        if real is None:
+            return False
+        try:
+            os.lstat(real)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def resolve_fails(self, path: str) -> bool:
+        if self.is_live:
+            return False
+        try:
+            return chroot_resolve(self.root, path) is None
+        except (OSError, ValueError):
+            return True
+
+    def link_target(self, path: str) -> str:
+        real = self.resolve(path, follow_last=False)
+        try:
+            return os.readlink(real) if real is not None else ""
+        except (OSError, ValueError):
+            return ""
 
     def stat(self, path: str) -> os.stat_result | None:
         real = self.resolve(path)
         if real is None:
             return None
         try:
-            return real.stat()
-        except (OSError, RuntimeError, ValueError):
+            return os.stat(real)
+        except (OSError, ValueError) as exc:
+            self._oserror(path, exc)
             return None
 
     def listdir(self, path: str) -> list[str]:
@@ -233,17 +478,29 @@ class TreeHost(Host):
             return []
         try:
             return sorted(os.listdir(real))
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            self._oserror(path, exc)
             return []
 
     def _open(self, path: str) -> io.BufferedIOBase:
         real = self.resolve(path)
         if real is None:
-            raise Unreadable(f"{path}: points outside {self.root}")
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO slipped in after stat must not block
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO or device after stat
+            raise Unreadable(f"{path}: a link loop, or a directory on the way cannot be searched")
+        timed = self.is_live and path.startswith(("/proc/", "/sys/"))
+        if timed and self.blocked >= LIVE_BLOCKED_MAX:
+            raise Unreadable(f"{path}: not tried, {self.blocked} earlier reads under /proc or /sys blocked")
+        no_follow = 0 if self.is_live else os.O_NOFOLLOW  # resolved already: a link here was swapped in
+        # O_NONBLOCK: a FIFO slipped in after stat must not block; O_NOCTTY: a terminal never becomes ours
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | no_follow)
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:  # swapped for a FIFO or device after stat
             os.close(fd)
             raise Unreadable(f"{path}: not a regular file")
+        if timed:
+            return _TimedFile(fd, self)
         return os.fdopen(fd, "rb")
 
     def glob(self, pattern: str) -> list[str]:
@@ -254,18 +511,47 @@ class TreeHost(Host):
         return None
 
 
+def _size(n: int) -> str:
+    if n >= 1 << 30 and not n % (1 << 30):
+        return f"{n >> 30} GiB"
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
+
+
+def _member_name(raw: str) -> str | None:
+    """A member name made relative and clean ("./a//b/" -> "a/b"); None when it is absolute or climbs out."""
+    if raw.startswith("/") or "\0" in raw:
+        return None
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
+    return None if ".." in parts else "/".join(parts)
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """tarfile reads a pax or GNU long-name header whole into memory: refuse one over MAX_TAR_HEADER, so a
+    forged header cannot be a memory bomb."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        extended = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                    tarfile.SOLARIS_XHDTYPE)
+        if self.type in extended and self.size > MAX_TAR_HEADER:
+            raise tarfile.HeaderError(f"an extended header of {self.size} bytes (over {_size(MAX_TAR_HEADER)})")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
 @dataclass
 class ArchiveHost(Host):
     """A sosreport (or host tree) tarball read in place: members are never extracted to disk.
 
     One pass over the archive indexes every member and keeps the contents of regular files up to a
-    size cap; links and devices are indexed but never followed or read.
+    size cap. Links are resolved inside the archive only (an absolute target starts at the archive's
+    top, `..` stops there); devices and FIFOs are indexed but never read.
     """
 
     archive: Path = Path()
     members: dict[str, tarfile.TarInfo] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
     directories: dict[str, set[str]] = field(default_factory=dict)
+    prefix: str = ""  # the top directory every member sits under (sosreport-host-date-id/), stripped
+    noted: dict[str, int] = field(default_factory=dict)  # per-member reason -> how many members
 
     @classmethod
     def open(cls, archive: Path) -> ArchiveHost:
@@ -279,57 +565,120 @@ class ArchiveHost(Host):
             parent = "/".join(parts[:depth])
             self.directories.setdefault(parent, set()).add(parts[depth])
 
+    def _member_note(self, name: str, reason: str) -> None:
+        """A note about one member; past ten with the same reason, only counted (a hostile archive may hold
+        a million of them)."""
+        self.noted[reason] = self.noted.get(reason, 0) + 1
+        if self.noted[reason] <= 10:
+            self.note(name, reason)
+
     def _index(self) -> None:
         kept = 0
         read = 0
+        count = 0
         prefix: str | None = None
         try:
-            with tarfile.open(self.archive, mode="r|*") as tar:
+            with tarfile.open(self.archive, mode="r|*", tarinfo=_CappedTarInfo) as tar:
                 for member in tar:
-                    name = member.name.lstrip("./")
+                    count += 1
+                    if count > MAX_ARCHIVE_MEMBERS:
+                        self.note(str(self.archive), f"stopped reading after {MAX_ARCHIVE_MEMBERS} members")
+                        break
+                    name = _member_name(member.name)
+                    if name is None:
+                        self._member_note(member.name, "archive member with an unsafe path (absolute or ../), "
+                                          "ignored")
+                        continue
+                    if not name:
+                        continue
                     if prefix is None:
                         first = name.split("/", 1)[0]
-                        prefix = f"{first}/" if first.startswith("sosreport") or member.isdir() else ""
-                    if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts:
-                        self.skipped.append((member.name, "archive member with an unsafe path, ignored"))
-                        continue
+                        top = first.startswith("sosreport") or "/" in name or member.isdir()
+                        prefix = f"{first}/" if top and first not in HOST_TOP_DIRS else ""
+                        self.prefix = prefix
                     if prefix and name.startswith(prefix):
                         name = name[len(prefix):]
                     elif prefix and name == prefix.rstrip("/"):
                         continue
-                    name = name.rstrip("/")
-                    if not name:
-                        continue
                     self.members[name] = member
                     self._add_dirs(name)
+                    if member.ischr() or member.isblk() or member.isfifo():
+                        self._member_note(name, "a device or FIFO member, never read")
                     if not member.isfile():
                         continue
                     read += member.size
                     if read > MAX_ARCHIVE_READ:
-                        self.skipped.append((str(self.archive), "stopped reading: archive expands past 8 GiB"))
+                        self.note(str(self.archive), f"stopped reading: the archive expands past "
+                                  f"{_size(MAX_ARCHIVE_READ)} (a decompression bomb?)")
                         break
                     handle = tar.extractfile(member)
                     if handle is None:
                         continue
                     size = min(member.size, MAX_MEMBER)
                     if kept + size > MAX_ARCHIVE_TOTAL:
-                        self.skipped.append((name, "not read: archive contents over the 512 MiB cap"))
+                        self._member_note(name, f"not read: archive contents over the {_size(MAX_ARCHIVE_TOTAL)} "
+                                          "cap")
                         continue
                     data = handle.read(size)
                     kept += len(data)
                     self.contents[name] = data
                     if member.size > MAX_MEMBER:
-                        self.skipped.append((name, f"only the first {MAX_MEMBER >> 20} MiB read"))
-        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-            self.skipped.append((str(self.archive), f"archive damaged or truncated, read what came before: {exc}"))
+                        self._member_note(name, f"only the first {_size(MAX_MEMBER)} read")
+        except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError, MemoryError) as exc:
+            detail = one_line(str(exc) or type(exc).__name__)
             if not self.members:
-                raise Unreadable(f"{self.archive}: not a readable tar archive ({exc})") from exc
+                raise Unreadable(f"{self.archive}: not a readable tar archive ({detail})") from exc
+            self.note(str(self.archive), f"archive damaged or truncated, read what came before: {detail}")
+        finally:
+            for reason, many in self.noted.items():
+                if many > 10:
+                    self.note(str(self.archive), f"{many - 10} more members: {reason}")
+        if not self.is_sosreport:
+            self.kind = "tree"
 
     def _key(self, path: str) -> str:
         return str(_relative(path)).rstrip("/") if path not in ("/", "") else ""
 
+    def _resolve_key(self, key: str, follow_last: bool = True) -> str | None:
+        """A member name with the links on its way followed inside the archive; None on a loop."""
+        parts = [part for part in key.split("/") if part]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            name = "/".join([*resolved, part])
+            member = self.members.get(name)
+            if member is not None and (member.issym() or member.islnk()) and (parts or follow_last):
+                hops += 1
+                if hops > MAX_LINKS:
+                    return None
+                if member.issym():
+                    target = member.linkname
+                    if target.startswith("/"):
+                        resolved = []
+                else:  # a hard link names another member, from the archive's top
+                    target = _member_name(member.linkname) or ""
+                    if self.prefix and target.startswith(self.prefix):
+                        target = target[len(self.prefix):]
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            resolved.append(part)
+        return "/".join(resolved)
+
+    def _lookup(self, path: str, follow_last: bool = True) -> str | None:
+        return self._resolve_key(self._key(path), follow_last)
+
     def stat(self, path: str) -> os.stat_result | None:
-        key = self._key(path)
+        key = self._lookup(path)
+        if key is None:
+            return None
         member = self.members.get(key)
         if member is None:
             if key in self.directories:
@@ -337,16 +686,30 @@ class ArchiveHost(Host):
             return None
         kind = (stat.S_IFREG if member.isfile() else stat.S_IFDIR if member.isdir() else
                 stat.S_IFLNK if member.issym() or member.islnk() else stat.S_IFIFO if member.isfifo() else
-                stat.S_IFCHR)
-        return os.stat_result((kind | member.mode, 0, 0, 1, member.uid, member.gid, member.size,
-                               int(member.mtime), int(member.mtime), int(member.mtime)))
+                stat.S_IFBLK if member.isblk() else stat.S_IFCHR)
+        mtime = int(member.mtime) if isinstance(member.mtime, (int, float)) else 0
+        return os.stat_result((kind | (member.mode & 0o7777), 0, 0, 1, member.uid, member.gid, member.size,
+                               mtime, mtime, mtime))
+
+    def lexists(self, path: str) -> bool:
+        key = self._lookup(path, follow_last=False)
+        return key is not None and (key in self.members or key in self.directories)
+
+    def link_target(self, path: str) -> str:
+        key = self._lookup(path, follow_last=False)
+        member = self.members.get(key) if key is not None else None
+        return member.linkname if member is not None and (member.issym() or member.islnk()) else ""
+
+    def resolve_fails(self, path: str) -> bool:
+        return self._lookup(path) is None
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(self.directories.get(self._key(path), ()))
+        key = self._lookup(path)
+        return sorted(self.directories.get(key, ())) if key is not None else []
 
     def _open(self, path: str) -> io.BufferedIOBase:
-        key = self._key(path)
-        if key not in self.contents:
+        key = self._lookup(path)
+        if key is None or key not in self.contents:
             raise Unreadable(f"{path}: not read from the archive")
         return io.BytesIO(self.contents[key])
 
@@ -363,11 +726,22 @@ def open_host(root: str | None) -> Host:
     if root in (None, "", "/"):
         return TreeHost(label="/", kind="live", root=Path("/"))
     path = Path(root)
-    if path.is_dir():
-        return TreeHost(label=str(path), kind="tree", root=path)
-    if path.is_file():
-        return ArchiveHost.open(path)
-    raise Unreadable(f"{root}: no such directory or archive")
+    host: Host
+    try:
+        if path.is_dir():
+            host = TreeHost(label=str(path), kind="tree", root=path)
+        elif path.is_file():
+            host = ArchiveHost.open(path)
+        elif path.exists():
+            raise Unreadable(f"{root}: not a directory or a regular file (a FIFO, device or socket is never opened)")
+        else:
+            raise Unreadable(f"{root}: no such directory or archive")
+    except OSError as exc:
+        raise Unreadable(f"{root}: {exc.strerror or exc}{_permission_hint()}") from exc
+    if not host.is_sosreport and not any(host.is_dir(top) for top in ("/etc", "/var", "/proc", "/sys", "/run")):
+        host.note(host.label, "does not look like a sosreport or a copy of a host (no sos_commands/, etc/, var/, "
+                  "proc/, sys/ or run/ at its top): nothing to check")
+    return host
 
 
 CONF_SOURCES = ("libvirtd-conf", "virtqemud-conf", "virtnetworkd-conf", "virtproxyd-conf", "qemu-conf",

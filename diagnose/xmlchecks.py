@@ -36,8 +36,11 @@ def parse(text: str, source: str = "paste", path: str = "", first_line: int = 1)
 
     if len(text) > MAX_XML_BYTES:
         return XmlDoc(text, source, path, first_line, None, f"document larger than {MAX_XML_BYTES} bytes", 0)
+    # encoding: the text is already decoded, so an XML declaration's encoding (UTF-16, ISO-8859-1...)
+    # must not make libxml2 decode it again
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
+        encoding="utf-8",
     )
     data = text.encode("utf-8", "replace")
     try:
@@ -50,7 +53,7 @@ def parse(text: str, source: str = "paste", path: str = "", first_line: int = 1)
         # libvirt accepts an undeclared prefix (qemu:commandline) and silently drops the element:
         # parse leniently so the unknown-element check can say so.
         lenient = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                                  remove_comments=True, recover=True)
+                                  remove_comments=True, recover=True, encoding="utf-8")
         try:
             root = etree.fromstring(data, lenient)
         except etree.XMLSyntaxError:
