@@ -47,6 +47,8 @@ case "${1:-}" in
     setup
     echo; echo "== virtdiag explain --file samples/pastes/bridge-missing-current.txt"
     .venv/bin/virtdiag explain --file samples/pastes/bridge-missing-current.txt || true
+    echo; echo "== virtdiag scan --root samples/hosts/b11-bridge-missing"
+    .venv/bin/virtdiag scan --root samples/hosts/b11-bridge-missing || true
     ;;
   test)
     setup
