@@ -153,6 +153,22 @@ def _serial_log_owners(state: object) -> dict[str, str]:
     return owners
 
 
+def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of (number, text)
+    """A libvirtd.log is read record-wise (only error and warning records reach the matcher);
+    every other log line by line."""
+    if source == "libvirtd-log":
+        from diagnose import logscan
+
+        with host.open_binary(path) as handle:  # type: ignore[attr-defined]
+            head = handle.read(64 * 1024)
+            handle.seek(0)
+            if logscan.is_daemon_log(head):
+                for number, raw in logscan.marked_lines(handle):
+                    yield number, raw.decode("utf-8", errors="replace")
+                return
+    yield from host.iter_lines(path)  # type: ignore[attr-defined]
+
+
 def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - generator of match.Line
     """Stream every log source as Lines; note migrations and guest boot failures for the checks."""
     from diagnose.checks import BOOT_FAIL_RE
@@ -165,7 +181,7 @@ def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - g
             stem = path.rsplit("/", 1)[-1].removesuffix(".log")
             guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
             try:
-                for number, text in host.iter_lines(path):  # type: ignore[attr-defined]
+                for number, text in _stream(host, source, path):
                     if "igrat" in text and source != "qemu-guest-log":
                         state.migration_seen = True  # type: ignore[attr-defined]
                     if guest and BOOT_FAIL_RE.search(text):

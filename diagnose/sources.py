@@ -245,6 +245,10 @@ class Host:
             raise Unreadable(f"{path}: binary file, not read")
         return decode(data)
 
+    def open_binary(self, path: str) -> io.BufferedIOBase:
+        """A regular file of the host, opened for reading (Unreadable otherwise); the caller closes it."""
+        return self._checked_open(path)
+
     def read_optional(self, path: str) -> str | None:
         """The file's text, or None when it does not exist or cannot be read."""
         try:
