@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -161,9 +162,14 @@ def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of
 
         with host.open_binary(path) as handle:  # type: ignore[attr-defined]
             head = handle.read(64 * 1024)
-            handle.seek(0)
             if logscan.is_daemon_log(head):
-                for number, raw in logscan.marked_lines(handle):
+                size = handle.seek(0, 2)
+                real = host.real_path(path)  # type: ignore[attr-defined]
+                if real and size > logscan.SPLIT_ABOVE and (os.cpu_count() or 1) > 1:
+                    found = logscan.marked_lines_parallel(real, size)
+                else:
+                    found = logscan.marked_lines(handle)
+                for number, raw in found:
                     yield number, raw.decode("utf-8", errors="replace")
                 return
     yield from host.iter_lines(path)  # type: ignore[attr-defined]

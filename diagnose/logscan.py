@@ -4,7 +4,8 @@ in large blocks, and hand only those lines (with exact line numbers) to the matc
 libvirt writes every log record as `<time>: <pid>: <level> : <function>:<line> : <message>`; a
 diagnosis only needs the `error` and `warning` records and their continuation lines (a message that
 spans lines, like dnsmasq's output after "unexpected exit status 2:"). Debug noise, which is most of
-a debug log, is skipped without being decoded or split.
+a debug log, is skipped without being decoded or split. A large file can be split in two byte ranges
+scanned by two processes; line numbers stay exact.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 MARKERS = (b": error : ", b": warning : ")
-BLOCK = 8 * 1024 * 1024
+BLOCK = 2 * 1024 * 1024
 MAX_LINE = 64 * 1024
 CUT_MARK = b" [... line cut by virtdiag]"
 RECORD_START = re.compile(rb"(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d\.\d+(?:[+-]\d{4}|Z)?: \d+: ")
+SPLIT_ABOVE = 256 * 1024 * 1024  # files larger than this are scanned by two processes
 
 
 def is_daemon_log(head: bytes) -> bool:
@@ -32,39 +34,74 @@ def _cut(line: bytes) -> bytes:
     return line[:MAX_LINE] + CUT_MARK if len(line) > MAX_LINE else line
 
 
-def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) for each record holding a marker, and its continuation lines."""
-    base = 0  # lines before the current block
+def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[bytes, int]]:
+    """(block, size): block[:size] is whole lines; together they hold every line that begins in
+    [start, stop) (all lines from `start` when stop is None)."""
+    if start:
+        handle.seek(start - 1)
+        if handle.read(1) != b"\n":
+            handle.readline()  # that line began before `start`: it belongs to the range before
+    else:
+        handle.seek(0)
+    position = handle.tell()
     carry = b""
-    in_record = False  # the previous block ended inside a marked record
-    while True:
-        data = handle.read(BLOCK)
+    while stop is None or position < stop:
+        data = handle.read(BLOCK if stop is None else min(BLOCK, stop - position))
         if not data:
-            if carry:
-                found, _ = _scan_block(carry + b"\n", base, markers, in_record)
-                yield from found
+            break
+        position += len(data)
+        block = carry + data if carry else data
+        if stop is not None and position >= stop and not block.endswith(b"\n"):
+            block += handle.readline(4 * MAX_LINE)  # the last line began in range: read it to its end
+            yield block, len(block)
             return
-        block = carry + data
-        end = block.rfind(b"\n")
-        if end < 0:  # no newline yet: keep the start of an overlong line, drop the rest
+        end = block.rfind(b"\n") + 1
+        if end == 0:  # no newline yet: keep the start of an overlong line, drop the rest
             carry = block[: 2 * MAX_LINE]
             continue
-        carry = block[end + 1 :]
-        block = block[: end + 1]
-        found, in_record = _scan_block(block, base, markers, in_record)
-        yield from found
-        base += block.count(b"\n")
+        carry = block[end:]
+        yield block, end
+    if carry:
+        yield carry, len(carry)
 
 
-def _scan_block(block: bytes, base: int, markers: tuple[bytes, ...], in_record: bool
+def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS, start: int = 0, stop: int | None = None,
+                 state: dict[str, int] | None = None, in_record: bool = False) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for each record holding a marker, and its continuation lines. Numbers count
+    from the first line of the range. `in_record`: the range continues a marked record (its leading
+    continuation lines are kept). `state`, if given, receives "lines" (the range's line count),
+    "in_record" (whether it ended inside a marked record) and "leading" (how many of the lines found
+    were leading continuation lines)."""
+    base = 0
+    leading = 0
+    leading_open = in_record  # still in the continuation lines the range starts with
+    for block, size in _blocks(handle, start, stop):
+        found, in_record = _scan_block(block, size, base, markers, in_record)
+        for number, line in found:
+            if leading_open and number == leading + 1 and not RECORD_START.match(line):
+                leading += 1
+            else:
+                leading_open = False
+            yield number, line
+        base += block.count(b"\n", 0, size)
+        if size and block[size - 1 : size] != b"\n":
+            base += 1  # a last line without a newline
+        if leading_open and base > leading:
+            leading_open = False
+    if state is not None:
+        state.update(lines=base, in_record=int(in_record), leading=leading)
+
+
+def _scan_block(block: bytes, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
                 ) -> tuple[list[tuple[int, bytes]], bool]:
-    """The marked records of a block of whole lines; and whether the last one may go on in the next block."""
+    """The marked records in block[:size] (whole lines); and whether the last may go on in the next block."""
     starts: set[int] = set()
     for marker in markers:
-        pos = block.find(marker)
+        pos = block.find(marker, 0, size)
         while pos >= 0:
             starts.add(block.rfind(b"\n", 0, pos) + 1)
-            pos = block.find(marker, block.find(b"\n", pos))
+            line_end = block.find(b"\n", pos, size)
+            pos = block.find(marker, line_end, size) if line_end >= 0 else -1
     found: list[tuple[int, bytes]] = []
     cursor = [0, base]  # an offset and the number of lines before it
 
@@ -75,8 +112,10 @@ def _scan_block(block: bytes, base: int, markers: tuple[bytes, ...], in_record: 
 
     def emit_record(offset: int, first_is_continuation: bool) -> int:
         first = not first_is_continuation
-        while offset < len(block):
-            end = block.find(b"\n", offset)
+        while offset < size:
+            end = block.find(b"\n", offset, size)
+            if end < 0:
+                end = size
             line = block[offset:end]
             if not first and RECORD_START.match(line):
                 break
@@ -89,4 +128,29 @@ def _scan_block(block: bytes, base: int, markers: tuple[bytes, ...], in_record: 
     for start in sorted(starts):
         if start >= done:
             done = emit_record(start, False)
-    return found, bool(found) and done >= len(block)
+    return found, bool(found) and done >= size
+
+
+def _scan_range(path: str, start: int, stop: int | None, in_record: bool) -> tuple[list[tuple[int, bytes]], dict]:
+    """A worker: one byte range of a plain file on disk."""
+    state: dict[str, int] = {}
+    with open(path, "rb") as handle:
+        found = list(marked_lines(handle, MARKERS, start, stop, state, in_record))
+    return found, state
+
+
+def marked_lines_parallel(path: str, size: int) -> list[tuple[int, bytes]]:
+    """Two processes, each scanning half of a large file. The second half's numbers are shifted by the
+    first half's line count, and its leading continuation lines are kept only if the first half ended
+    inside a marked record."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    middle = size // 2
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(_scan_range, path, 0, middle, False)
+        second = pool.submit(_scan_range, path, middle, None, True)
+        found_a, state_a = first.result()
+        found_b, state_b = second.result()
+    if not state_a["in_record"]:
+        found_b = found_b[state_b["leading"]:]
+    return found_a + [(number + state_a["lines"], line) for number, line in found_b]

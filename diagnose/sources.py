@@ -249,6 +249,10 @@ class Host:
         """A regular file of the host, opened for reading (Unreadable otherwise); the caller closes it."""
         return self._checked_open(path)
 
+    def real_path(self, path: str) -> str | None:
+        """A path on this machine's disk another process may open (None inside an archive)."""
+        return None
+
     def read_optional(self, path: str) -> str | None:
         """The file's text, or None when it does not exist or cannot be read."""
         try:
@@ -309,14 +313,29 @@ class Host:
         patterns = spec.paths + (spec.sos if self.is_sosreport else ())
         found: list[str] = []
         for pattern in patterns:
-            for path in self.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]:
+            is_glob = any(c in pattern for c in "*?[")
+            for path in self.glob(pattern) if is_glob else [pattern]:
                 if path in found:
                     continue
                 if self.exists(path):
                     found.append(path)
                 elif self.lexists(path):  # listed, but a link to nothing, a loop, or out of reach
                     self.note(path, self.link_problem(path))
+                else:
+                    self._broken_parent(path)
+            if is_glob:
+                self._broken_parent(pattern.rpartition("/")[0] + "/*")
         return found
+
+    def _broken_parent(self, path: str) -> None:
+        """Note the directory on the way to a missing path that is a link to nothing or a loop."""
+        parent = path.rpartition("/")[0]
+        while parent:
+            if self.lexists(parent):
+                if not self.exists(parent):
+                    self.note(parent, self.link_problem(parent))
+                return
+            parent = parent.rpartition("/")[0]
 
 
 def _read_fd(fd: int, size: int | None) -> bytes:
@@ -440,6 +459,10 @@ class TreeHost(Host):
         hint = _permission_hint() if code in (errno.EACCES, errno.EPERM) else ""
         self.note(path, f"cannot be examined: {reason}{hint}")
 
+    def real_path(self, path: str) -> str | None:
+        real = self.resolve(path)
+        return str(real) if real is not None else None
+
     def lexists(self, path: str) -> bool:
         """True if the path exists as itself (a link counts even when its target is not in the copy)."""
         real = self.resolve(path, follow_last=False)
@@ -541,6 +564,24 @@ class _CappedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
+def _tarinfo_class() -> type[_CappedTarInfo]:
+    """A TarInfo class for one archive that remembers how the archive ended: tarfile stops silently at
+    a missing or cut header (a truncated archive) as it does at the proper end-of-archive blocks."""
+
+    class Recording(_CappedTarInfo):
+        ended_early = ""
+
+        @classmethod
+        def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
+            try:
+                return super().frombuf(buf, encoding, errors)
+            except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError) as exc:  # type: ignore[attr-defined]
+                cls.ended_early = str(exc)
+                raise
+
+    return Recording
+
+
 @dataclass
 class ArchiveHost(Host):
     """A sosreport (or host tree) tarball read in place: members are never extracted to disk.
@@ -581,8 +622,9 @@ class ArchiveHost(Host):
         read = 0
         count = 0
         prefix: str | None = None
+        info_class = _tarinfo_class()
         try:
-            with tarfile.open(self.archive, mode="r|*", tarinfo=_CappedTarInfo) as tar:
+            with tarfile.open(self.archive, mode="r|*", tarinfo=info_class) as tar:
                 for member in tar:
                     count += 1
                     if count > MAX_ARCHIVE_MEMBERS:
@@ -606,8 +648,6 @@ class ArchiveHost(Host):
                         continue
                     self.members[name] = member
                     self._add_dirs(name)
-                    if member.ischr() or member.isblk() or member.isfifo():
-                        self._member_note(name, "a device or FIFO member, never read")
                     if not member.isfile():
                         continue
                     read += member.size
@@ -626,6 +666,9 @@ class ArchiveHost(Host):
                     data = handle.read(size)
                     kept += len(data)
                     self.contents[name] = data
+                    if len(data) < size:
+                        self.note(str(self.archive), f"archive truncated: it ends inside {one_line(name)}")
+                        break
                     if member.size > MAX_MEMBER:
                         self._member_note(name, f"only the first {_size(MAX_MEMBER)} read")
         except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError, MemoryError) as exc:
@@ -637,6 +680,11 @@ class ArchiveHost(Host):
             for reason, many in self.noted.items():
                 if many > 10:
                     self.note(str(self.archive), f"{many - 10} more members: {reason}")
+        if info_class.ended_early and self.members:
+            self.note(str(self.archive), f"archive truncated: it ends without the end-of-archive blocks "
+                      f"({info_class.ended_early}); read what came before")
+        if not self.members and not self.skipped:
+            self.note(str(self.archive), "the archive holds no files")
         if not self.is_sosreport:
             self.kind = "tree"
 
@@ -667,9 +715,10 @@ class ArchiveHost(Host):
                     if target.startswith("/"):
                         resolved = []
                 else:  # a hard link names another member, from the archive's top
-                    target = _member_name(member.linkname) or ""
-                    if self.prefix and target.startswith(self.prefix):
-                        target = target[len(self.prefix):]
+                    clean = _member_name(member.linkname)
+                    if not clean:
+                        return None
+                    target = clean[len(self.prefix):] if self.prefix and clean.startswith(self.prefix) else clean
                     resolved = []
                 parts = [p for p in target.split("/") if p] + parts
                 continue
@@ -706,6 +755,13 @@ class ArchiveHost(Host):
 
     def resolve_fails(self, path: str) -> bool:
         return self._lookup(path) is None
+
+    def link_problem(self, path: str) -> str:
+        key = self._lookup(path, follow_last=False)
+        member = self.members.get(key) if key is not None else None
+        if member is not None and member.islnk():
+            return f"a hard link to {member.linkname}, which is no file of this archive; not followed"
+        return super().link_problem(path)
 
     def listdir(self, path: str) -> list[str]:
         key = self._lookup(path)

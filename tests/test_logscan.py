@@ -61,3 +61,30 @@ def test_recognises_daemon_logs():
     rhel6 = b"10:22:33.123: 1234: error : qemuProcessStart:3000 : internal error\n" * 3
     assert logscan.is_daemon_log(current) and logscan.is_daemon_log(rhel6)
     assert not logscan.is_daemon_log(b"May  2 08:14:11 kvm1 libvirtd: error\n" * 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(records, st.integers(min_value=0, max_value=2000), st.integers(min_value=8, max_value=300))
+def test_two_ranges_give_the_whole(lines, split, block):
+    text = "\n".join(lines).encode()
+    middle = min(split, len(text))
+    old = logscan.BLOCK
+    logscan.BLOCK = block
+    try:
+        whole = list(logscan.marked_lines(io.BytesIO(text)))
+        state_a: dict[str, int] = {}
+        state_b: dict[str, int] = {}
+        first = list(logscan.marked_lines(io.BytesIO(text), logscan.MARKERS, 0, middle, state_a))
+        second = list(logscan.marked_lines(io.BytesIO(text), logscan.MARKERS, middle, None, state_b, True))
+    finally:
+        logscan.BLOCK = old
+    if not state_a["in_record"]:
+        second = second[state_b["leading"]:]
+    assert first + [(n + state_a["lines"], line) for n, line in second] == whole
+
+
+def test_parallel_scan_of_a_file(tmp_path):
+    lines = [RECORD.format(1, 2, LEVELS[i % 4], f"message {i}") for i in range(5000)]
+    path = tmp_path / "libvirtd.log"
+    path.write_text("\n".join(lines) + "\n")
+    assert logscan.marked_lines_parallel(str(path), path.stat().st_size) == naive(lines)
