@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from diagnose import catalog as catalog_mod
 from diagnose.match import Matcher, match_lines, match_symptoms
-from diagnose.model import SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Report, Signature, Skipped
+from diagnose.model import FACT_NAMES, SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Report, Signature, Skipped
 from diagnose.rank import implied_facts, rank_fixes
 
 
@@ -19,9 +19,7 @@ def loaded() -> tuple[catalog_mod.Catalog, Matcher]:
 
 
 def fact_names() -> set[str]:
-    from diagnose.probes import PROBES
-
-    return set(PROBES)
+    return set(FACT_NAMES)
 
 
 def detector_names() -> set[str]:

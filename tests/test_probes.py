@@ -171,3 +171,9 @@ def test_every_probe_survives_an_empty_host(host):
     for name, spec in PROBES.items():
         captures = {spec.needs: "x"} if spec.needs else {}
         assert run_probe(name, host, captures).value in (True, False, None)
+
+
+def test_fact_names_list_every_probe():
+    from diagnose.model import FACT_NAMES
+
+    assert set(FACT_NAMES) == set(PROBES)
