@@ -358,12 +358,15 @@ def guest_networks(state: HostState, ask: Ask) -> list[Hit]:
             continue
         inactive = state.active_networks is not None and network not in state.active_networks
         no_autostart = state.autostart_networks is not None and network not in state.autostart_networks
-        if inactive or no_autostart:
-            what = ("is not active" if inactive else "") + (" and " if inactive and no_autostart else "") + (
-                "is not set to autostart" if no_autostart else "")
-            net_doc = defined[network]
+        net_doc = defined[network]
+        if inactive:
+            what = "is not active" + (" and is not set to autostart" if no_autostart else "")
             evidence.append(Evidence("network-xml", 1, f"network {network} {what}", net_doc.path))
-            hits.append(_hit("network-not-started", captures, evidence, 0.85 if inactive else 0.75))
+            hits.append(_hit("network-not-started", captures, evidence, 0.85))
+        elif no_autostart:
+            evidence.append(Evidence("network-xml", 1, f"network {network} is active but not set to autostart",
+                                     net_doc.path))
+            hits.append(_hit("network-not-autostarted", captures, evidence, 0.8))
     return hits
 
 
