@@ -42,6 +42,15 @@ REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace hostnames, 
 NO_REDACT_OPT = typer.Option("--no-redact", help="Keep passwords and keys in the report (says so loudly).")
 
 
+def _progress(message: str, quiet: bool):  # noqa: ANN202 - a context manager
+    """A spinner on the terminal (stderr) while a long scan runs; nothing when piped or quiet."""
+    import contextlib
+
+    if quiet or not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    return _console(stderr=True).status(message)
+
+
 def _now() -> str:
     import time
 
@@ -203,7 +212,8 @@ def scan(
     reports = []
     for root in roots or [None]:
         try:
-            reports.append(engine.scan(root, language, verbose, connect, timeout))
+            with _progress(f"virtdiag: scanning {root or 'this host'}", quiet):
+                reports.append(engine.scan(root, language, verbose, connect, timeout))
         except Unreadable as exc:
             if len(roots or []) <= 1:
                 raise fail(str(exc)) from exc
