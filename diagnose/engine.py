@@ -303,8 +303,9 @@ def _without_explained_generics(catalog: catalog_mod.Catalog, hits: list[Hit]) -
 def summarize(reports: list[Report]) -> list[CrossHost]:
     """Which findings appear on how many hosts, worst first (severity, then most hosts, then id)."""
     seen: dict[str, tuple[Finding, list[str]]] = {}
-    for report in reports:
-        label = report.target.get("hostname") or report.target.get("root", "")
+    names = [report.target.get("hostname") or report.target.get("root", "") for report in reports]
+    for report, name in zip(reports, names, strict=True):
+        label = f"{name} ({report.target.get('root', '')})" if names.count(name) > 1 else name
         for finding in report.findings:
             entry = seen.setdefault(finding.id, (finding, []))
             if label not in entry[1]:
