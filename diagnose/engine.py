@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from diagnose import catalog as catalog_mod
-from diagnose.match import Matcher, match_lines, match_symptoms
+from diagnose.match import Line, Matcher, match_lines, match_symptoms
 from diagnose.model import FACT_NAMES, SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Report, Signature, Skipped
 from diagnose.rank import implied_facts, rank_fixes
 
@@ -90,6 +90,20 @@ def build_findings(
     return findings
 
 
+def _paste_lines(text: str) -> list[Line]:
+    """A pasted libvirtd.log excerpt is read like a scan reads the file (its error and warning records);
+    anything else line by line, cleaned of terminal and wrapper noise."""
+    from diagnose import logscan, parsers
+
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) > 64 * 1024 and logscan.is_daemon_log(data[: 64 * 1024]):
+        import io
+
+        return [Line("paste", number, raw.decode("utf-8", "replace"))
+                for number, raw in logscan.marked_lines(io.BytesIO(data))]
+    return parsers.paste_lines(text)
+
+
 def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
     """A pasted error, log excerpt, XML document or plain symptom -> findings, best first.
 
@@ -99,8 +113,7 @@ def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
     from diagnose import parsers
 
     catalog, matcher = loaded()
-    lines = parsers.paste_lines(text)
-    hits = match_lines(matcher, lines)
+    hits = match_lines(matcher, _paste_lines(text))
     xml = parsers.find_xml(text)
     if xml is not None:
         from diagnose import xmlchecks

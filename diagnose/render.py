@@ -276,7 +276,8 @@ h3{font-size:1.05rem;margin:1.2rem 0 .3rem}.meta{color:#555;font-size:.85rem}
 pre{background:#f1f3f5;padding:.5rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 details summary{cursor:pointer;font-weight:600}ul.ev{padding-left:1rem}ul.ev li{margin:.2rem 0;word-break:break-all}
 table{border-collapse:collapse;width:100%;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem;text-align:left;
-vertical-align:top;overflow-wrap:anywhere}td:nth-child(2),td:nth-child(3),th{white-space:nowrap;overflow-wrap:normal}.warn{background:#fff3cd;padding:.5rem;border:1px solid #e0b400}
+vertical-align:top;overflow-wrap:anywhere}td:nth-child(2),td:nth-child(3),th{white-space:nowrap;overflow-wrap:normal}
+.warn{background:#fff3cd;padding:.5rem;border:1px solid #e0b400}
 @media print{details{display:block}details>*{display:block}body{max-width:none}.finding{break-inside:avoid}}
 """.strip()
 
