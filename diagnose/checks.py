@@ -302,12 +302,23 @@ def disk_images(state: HostState, ask: Ask) -> list[Hit]:
     """B.14 and beyond: a guest's disk image that does not exist; images off shared storage when migrating."""
     hits = []
     for doc in _defined(state):
+        boot_files = [(node, (node.text or "").strip(), f"<{node.tag}>{(node.text or '').strip()}</{node.tag}>")
+                      for node in doc.root.iterfind("os/*") if node.tag in ("kernel", "initrd")]  # type: ignore
+        disks = [(disk, path, f"<source file='{path}'/>") for disk, path, _ in _disks(doc)
+                 if disk.get("device") != "cdrom"]  # type: ignore[attr-defined]
+        for node, path, shown in (*disks, *boot_files):
+            exists = ask("path_exists", {"path": path})
+            if exists.value is False:
+                hits.append(_hit("disk-image-missing", {"guest": _name(doc), "path": path},
+                                 [_xml_ev(doc, node, shown), Evidence("probe:path_exists", 0, exists.detail)]))
+            elif exists.value:
+                reachable = ask("path_traversable_by_qemu", {"path": path})
+                if reachable.value is False:  # B.4: qemu (not root) cannot get to the file
+                    hits.append(_hit("image-permission-denied", {"guest": _name(doc), "path": path},
+                                     [_xml_ev(doc, node, shown),
+                                      Evidence("probe:path_traversable_by_qemu", 0, reachable.detail)]))
         for disk, path, cache in _disks(doc):
             exists = ask("path_exists", {"path": path})
-            if exists.value is False and disk.get("device") != "cdrom":  # type: ignore[attr-defined]
-                hits.append(_hit("disk-image-missing", {"guest": _name(doc), "path": path},
-                                 [_xml_ev(doc, disk, f"<source file='{path}'/>"),
-                                  Evidence("probe:path_exists", 0, exists.detail)]))
             if state.migration_seen and exists.value and cache not in ("none", "directsync"):
                 shared = ask("path_on_shared_storage", {"path": path})
                 why = f"cache='{cache or 'default'}'" + ("" if shared.value else f"; {shared.detail}")

@@ -97,7 +97,8 @@ def _host_label(report: Report) -> str:
 def multi_markdown(reports: list[Report], summary: list[CrossHost], verbose: bool = False) -> str:
     out = [f"# virtdiag scan of {len(reports)} hosts", "", f"_virtdiag {__version__} · {reports[0].generated}_", "",
            "## Across hosts", "", "| finding | severity | hosts | which |", "| --- | --- | --- | --- |"]
-    out += [f"| {c.title} (`{c.id}`) | {c.severity} | {len(c.hosts)} | {', '.join(c.hosts)} |" for c in summary]
+    out += [f"| {_md(c.title)} (`{c.id}`) | {c.severity} | {len(c.hosts)} | {_md(', '.join(c.hosts))} |"
+            for c in summary]
     out += [""]
     for report in reports:
         out += [to_markdown(report, 2, verbose)]
@@ -225,6 +226,11 @@ def _md_code(text: str) -> str:
     return f"{'`' * (ticks + 1)}{pad}{text}{pad}{'`' * (ticks + 1)}"
 
 
+def _md(text: str) -> str:
+    """Plain text in Markdown: angle brackets of XML would be taken for HTML and vanish in a ticket."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_markdown(report: Report, level: int = 1, verbose: bool = False) -> str:
     h = "#" * level
     out = [f"{h} {_title(report)}", "", f"_{_meta(report)}_", "", f"**{_counts(report)}**", ""]
@@ -237,28 +243,29 @@ def to_markdown(report: Report, level: int = 1, verbose: bool = False) -> str:
         for finding in group:
             number += 1
             section = f", section {finding.section}" if finding.section else ""
-            out += [f"{h}## {number}. {finding.title}", "",
+            out += [f"{h}## {number}. {_md(finding.title)}", "",
                     f"`{finding.id}`{section}, confidence {finding.confidence:.2f}"
-                    + ("".join(f", {k}={_md_code(v)}" for k, v in finding.captures)), "", finding.summary, "",
+                    + ("".join(f", {k}={_md_code(v)}" for k, v in finding.captures)), "", _md(finding.summary), "",
                     "**Evidence**", ""]
             out += [f"- {_md_code(_where(ev))} {_md_code(ev.text[:400])}" for ev in finding.evidence]
-            out += [f"- fact {_md_code(f'{fact.name}={fact.value}')}: {fact.detail}" for fact in finding.facts]
+            out += [f"- fact {_md_code(f'{fact.name}={fact.value}')}: {_md(fact.detail)}" for fact in finding.facts]
             out += ["", "**Fixes, in order**", ""]
             for fix in finding.fixes:
                 if fix.status == "ruled_out" and not verbose:
                     continue
                 label = STATUS_LABEL[fix.status]
-                out += [f"{fix.rank}. **{fix.title}**{label}: {fix.why}"]
+                out += [f"{fix.rank}. **{_md(fix.title)}**{label}: {_md(fix.why)}"]
                 if fix.commands:
                     out += ["", "   ```sh", *(f"   {c}" for c in fix.commands), "   ```"]
                 out += [""]
     if report.facts:
         out += [f"{h}# Facts checked", "", "| fact | about | value | detail |", "| --- | --- | --- | --- |"]
-        out += [f"| {f.name} | {f.subject} | {f.value} | {f.detail.replace('|', '/')} |" for f in report.facts]
+        out += [f"| {f.name} | {_md(f.subject)} | {f.value} | {_md(f.detail).replace('|', '/')} |"
+                for f in report.facts]
         out += [""]
     if report.skipped:
         out += [f"{h}# Could not be read or checked", ""]
-        out += [f"- {_md_code(s.what)}: {s.reason}" for s in report.skipped]
+        out += [f"- {_md_code(s.what)}: {_md(s.reason)}" for s in report.skipped]
         out += [""]
     return "\n".join(out).rstrip() + "\n"
 

@@ -193,7 +193,8 @@ def test_missing_disk_image(guests, live_scan):
     finding(live_scan, "disk-image-missing", guest="vdt-nodisk", path="/var/lib/libvirt/images/vdt-missing.img")
 
 
-def test_image_qemu_cannot_read(guests):
+def test_image_qemu_cannot_read(guests, live_scan):
+    finding(live_scan, "image-permission-denied", guest="vdt-perm", path="/root/virtdiag-test-secret/disk.img")
     result = virsh("start", "vdt-perm")
     virsh("destroy", "vdt-perm")
     f = top(result.stderr)
