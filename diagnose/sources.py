@@ -9,12 +9,14 @@ from __future__ import annotations
 import codecs
 import errno
 import fnmatch
+import gzip
 import io
 import os
 import re
 import stat
 import tarfile
 import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,7 +26,8 @@ MAX_LINE = 64 * 1024  # a longer line is cut
 CUT_MARK = b" [... line cut by virtdiag]"
 CHUNK = 4 * 1024 * 1024  # logs are read in blocks of this size
 MAX_MEMBER = 64 * 1024 * 1024  # largest archive member kept in memory
-MAX_ARCHIVE_TOTAL = 512 * 1024 * 1024  # all kept members together
+MAX_ARCHIVE_TOTAL = 512 * 1024 * 1024  # all kept members together (as held in memory: big ones compressed)
+PACK_OVER = 1024 * 1024  # a member larger than this is kept gzip-compressed in memory, streamed out on read
 MAX_ARCHIVE_READ = 8 * 1024 * 1024 * 1024  # decompressed bytes read before giving up (bomb guard)
 MAX_ARCHIVE_MEMBERS = 250_000  # members indexed before giving up (a bomb of empty files)
 MAX_TAR_HEADER = 1024 * 1024  # largest pax / GNU long-name header tarfile may load into memory
@@ -254,17 +257,24 @@ class Host:
         return None
 
     def read_optional(self, path: str) -> str | None:
-        """The file's text, or None when it does not exist or cannot be read."""
+        """The file's text, or None when it does not exist or cannot be read (noted under skipped, with
+        the reason, unless it simply does not exist)."""
         try:
             return self.read_text(path)
-        except Unreadable:
+        except Unreadable as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            if not reason.startswith("not found"):
+                self.note(path, reason)
             return None
 
     def iter_lines(self, path: str) -> Iterator[tuple[int, str]]:
         """Stream a text file's lines with exact 1-based numbers in a reused buffer: memory stays flat
-        however large the file; a line longer than MAX_LINE is cut (its text ends with CUT_MARK)."""
+        however large the file; a line longer than MAX_LINE is cut (its text ends with CUT_MARK). Blank
+        lines match nothing and are not yielded (a log of blank lines would otherwise cost the matcher
+        a full pass per line); the numbers of the others stay exact."""
         for number, raw in self.iter_raw_lines(path):
-            yield number, raw.decode("utf-8", errors="replace")
+            if raw and not raw.isspace():
+                yield number, raw.decode("utf-8", errors="replace")
 
     def iter_raw_lines(self, path: str) -> Iterator[tuple[int, bytes]]:
         with self._checked_open(path) as handle:
@@ -564,6 +574,22 @@ class _CappedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
+def _packed(handle: io.BufferedIOBase, size: int) -> tuple[bytes, int]:
+    """Up to `size` bytes of a member, gzip-compressed as they are read (a 64 MiB log, or a zero-filled
+    bomb, costs its compressed size in memory); and how many bytes were read."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: a gzip stream, so GzipFile reads it back
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        piece = handle.read(min(size - got, 1024 * 1024))
+        if not piece:
+            break
+        got += len(piece)
+        parts.append(packer.compress(piece))
+    parts.append(packer.flush())
+    return b"".join(parts), got
+
+
 def _tarinfo_class() -> type[_CappedTarInfo]:
     """A TarInfo class for one archive that remembers how the archive ended: tarfile stops silently at
     a missing or cut header (a truncated archive) as it does at the proper end-of-archive blocks."""
@@ -597,6 +623,8 @@ class ArchiveHost(Host):
     directories: dict[str, set[str]] = field(default_factory=dict)
     prefix: str = ""  # the top directory every member sits under (sosreport-host-date-id/), stripped
     noted: dict[str, int] = field(default_factory=dict)  # per-member reason -> how many members
+    packed: set[str] = field(default_factory=set)  # members whose contents are kept gzip-compressed
+    unkept: dict[str, str] = field(default_factory=dict)  # regular members not kept -> why
 
     @classmethod
     def open(cls, archive: Path) -> ArchiveHost:
@@ -654,23 +682,28 @@ class ArchiveHost(Host):
                     if read > MAX_ARCHIVE_READ:
                         self.note(str(self.archive), f"stopped reading: the archive expands past "
                                   f"{_size(MAX_ARCHIVE_READ)} (a decompression bomb?)")
+                        self.unkept[name] = "not read: reading stopped at the archive size cap"
                         break
                     handle = tar.extractfile(member)
                     if handle is None:
                         continue
                     size = min(member.size, MAX_MEMBER)
-                    if kept + size > MAX_ARCHIVE_TOTAL:
-                        self._member_note(name, f"not read: archive contents over the {_size(MAX_ARCHIVE_TOTAL)} "
-                                          "cap")
+                    if kept + min(size, PACK_OVER) > MAX_ARCHIVE_TOTAL:
+                        self.unkept[name] = f"not read: archive contents over the {_size(MAX_ARCHIVE_TOTAL)} cap"
                         continue
-                    data = handle.read(size)
+                    if size > PACK_OVER:
+                        data, got = _packed(handle, size)
+                        self.packed.add(name)
+                    else:
+                        data = handle.read(size)
+                        got = len(data)
                     kept += len(data)
                     self.contents[name] = data
-                    if len(data) < size:
+                    if got < size:
                         self.note(str(self.archive), f"archive truncated: it ends inside {one_line(name)}")
                         break
                     if member.size > MAX_MEMBER:
-                        self._member_note(name, f"only the first {_size(MAX_MEMBER)} read")
+                        self._member_note(f"/{name}", f"only the first {_size(MAX_MEMBER)} read")
         except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError, MemoryError) as exc:
             detail = one_line(str(exc) or type(exc).__name__)
             if not self.members:
@@ -770,7 +803,9 @@ class ArchiveHost(Host):
     def _open(self, path: str) -> io.BufferedIOBase:
         key = self._lookup(path)
         if key is None or key not in self.contents:
-            raise Unreadable(f"{path}: not read from the archive")
+            raise Unreadable(f"{path}: {self.unkept.get(key or '', 'not read from the archive')}")
+        if key in self.packed:
+            return gzip.GzipFile(fileobj=io.BytesIO(self.contents[key]), mode="rb")  # type: ignore[return-value]
         return io.BytesIO(self.contents[key])
 
     def glob(self, pattern: str) -> list[str]:
@@ -793,7 +828,7 @@ def open_host(root: str | None) -> Host:
         elif path.is_file():
             host = ArchiveHost.open(path)
         elif path.exists():
-            raise Unreadable(f"{root}: not a directory or a regular file (a FIFO, device or socket is never opened)")
+            raise Unreadable(f"{root}: not a directory or a regular file; never opened")
         else:
             raise Unreadable(f"{root}: no such directory or archive")
     except OSError as exc:
@@ -849,6 +884,10 @@ def gather(host: Host):  # noqa: ANN201 - returns checks.HostState
     state.active_networks = _stems(host, "network-xml-live")
     if state.active_networks is None and host.is_live:
         state.active_networks = set()
+    net_list = _first(host, "virsh-net-list")  # sosreports hold no /run, but virsh net-list output
+    rows = parsers.parse_virsh_list(net_list[1]) if net_list else None
+    if state.active_networks is None and rows is not None:
+        state.active_networks = {name for name, net_state, _ in rows if net_state == "active"}
     if state.networks:
         state.autostart_networks = _stems(host, "network-autostart") or set()
     cpuinfo = _first(host, "cpuinfo")

@@ -91,3 +91,20 @@ def test_find_xml_in_a_paste():
     root, body, first = parsers.find_xml("# virsh dumpxml g\n<domain type='kvm'>\n<name>g</name>\n</domain>\ntrailer")
     assert (root, first) == ("domain", 2)
     assert body.endswith("</domain>")
+
+
+def test_virsh_net_list_table():
+    text = " Name      State      Autostart   Persistent\n----------------------------------------------\n" \
+           " default   active     yes         yes\n isolated  inactive   no          yes\n"
+    assert parsers.parse_virsh_list(text) == [("default", "active", "yes         yes"),
+                                              ("isolated", "inactive", "no          yes")]
+
+
+def test_ip_details_bridge_and_forward_delay():
+    text = ("4: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP\n"
+            "    link/ether 3c:ec:ef:12:9a:40 brd ff:ff:ff:ff:ff:ff promiscuity 0\n"
+            "    bridge forward_delay 1500 hello_time 200 max_age 2000 stp_state 1\n"
+            "5: vnet0@if3: <BROADCAST> mtu 1500 master br0\n"
+            "    bridge_slave state forwarding priority 32\n")
+    assert parsers.parse_ip_details(text) == {"br0": {"kind": "bridge", "forward_delay": "1500"},
+                                              "vnet0": {"kind": "bridge_slave"}}
