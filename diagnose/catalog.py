@@ -65,7 +65,12 @@ class Pattern:
 
 
 def knowledge_dir() -> Path:
-    """Where the catalog lives: the repo's knowledge/ or the copy installed with the package."""
+    """Where the catalog lives: $VIRTDIAG_KNOWLEDGE, the repo's knowledge/, or the installed copy."""
+    import os
+
+    override = os.environ.get("VIRTDIAG_KNOWLEDGE")
+    if override:
+        return Path(override)
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "knowledge", here / "knowledge"):
         if (candidate / "generated").is_dir():

@@ -1,0 +1,76 @@
+"""Benchmark: does scan time grow with the catalog? Scans the same generated log and host with the
+catalog as shipped and with every signature duplicated (twice the patterns), and prints both times.
+
+    .venv/bin/python bench/catalog_size.py [SIZE_MIB]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def doubled(source: Path, target: Path) -> None:
+    """A copy of the catalog where every signature appears twice (the copy's ids end in -copy)."""
+    shutil.copytree(source, target)
+    (target / "generated" / "catalog-cache.json").unlink(missing_ok=True)
+    for path in target.glob("*.toml"):
+        text = path.read_text(encoding="utf-8")
+        copy = re.sub(r'^(id\s*=\s*")([^"]+)"', r'\1\2-copy"', text, flags=re.M)
+        (target / f"{path.stem}-copy.toml").write_text(copy, encoding="utf-8")
+    localized = target / "generated" / "localized.toml"
+    if localized.exists():
+        text = localized.read_text(encoding="utf-8")
+        localized.write_text(text + re.sub(r'^(signature\s*=\s*")([^"]+)"', r'\1\2-copy"', text, flags=re.M))
+
+
+def timed_scan(root: Path, knowledge: Path, runs: int = 3) -> float:
+    env = {**os.environ, "VIRTDIAG_KNOWLEDGE": str(knowledge)}
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "diagnose", "scan", "--root", str(root), "--format", "json",
+                        "--quiet"], env=env, cwd=ROOT, check=False)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    from scanlog import generate
+
+    from diagnose import catalog
+
+    size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    work = Path(tempfile.mkdtemp(prefix="virtdiag-catalog-"))
+    try:
+        shipped = work / "shipped"
+        shutil.copytree(catalog.knowledge_dir(), shipped)
+        catalog.build_cache(shipped)
+        double = work / "double"
+        doubled(shipped, double)
+        catalog.build_cache(double)
+        root = work / "host"
+        log = root / "var/log/libvirt/libvirtd.log"
+        log.parent.mkdir(parents=True)
+        generate(log, size_mib << 20)
+        counts = [sum(len(s.patterns) for s in catalog.load(k).signatures) for k in (shipped, double)]
+        one = timed_scan(root, shipped)
+        two = timed_scan(root, double)
+        print(f"scan of a {size_mib} MiB log: catalog as shipped ({counts[0]} patterns) {one:.2f} s, "
+              f"doubled ({counts[1]} patterns) {two:.2f} s: {100 * (two - one) / one:+.1f}%")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
