@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,12 @@ class Pattern:
     up front would dominate start-up.
     """
 
-    __slots__ = ("pattern", "literals", "ignore_case", "_compiled")
+    __slots__ = ("pattern", "literals", "ignore_case", "fixed", "_compiled")
 
-    def __init__(self, pattern: str, literals: list[str] | tuple[str, ...] | None = None) -> None:
+    def __init__(self, pattern: str, literals: list[str] | tuple[str, ...] | None = None,
+                 fixed: dict[str, str] | None = None) -> None:
         self.pattern = pattern
+        self.fixed = fixed or {}  # captures a translated message cannot give back (its English words)
         flags = INLINE_FLAGS.match(pattern)
         self.ignore_case = bool(flags and "i" in flags.group(1))
         self.literals = tuple(literals) if literals is not None else None
@@ -82,6 +84,7 @@ def knowledge_dir() -> Path:
 class Catalog:
     signatures: tuple[Signature, ...]
     problems: tuple[str, ...]  # lint findings; empty for a good catalog
+    english: dict[str, str] = field(default_factory=dict)  # translated capture text -> the English text
 
     def by_id(self, sig_id: str) -> Signature | None:
         for sig in self.signatures:
@@ -336,7 +339,7 @@ def _sources(directory: Path) -> list[tuple[str, str]]:
         raise CatalogError(f"cannot read the catalog: {exc}") from exc
 
 
-CACHE_FORMAT = 4  # bump when what the cache holds changes meaning
+CACHE_FORMAT = 5  # bump when what the cache holds changes meaning
 
 
 def fingerprint(sources: list[tuple[str, str]]) -> str:
@@ -398,21 +401,30 @@ def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
     files, literals = _parsed(directory, use_cache)
     problems: list[str] = []
     signatures: list[Signature] = []
-    localized: dict[str, list[Pattern]] = {}
-    for item in files.get(LOCALIZED, {}).get("pattern", []):
-        regex = str(item.get("regex", ""))
-        localized.setdefault(str(item.get("signature", "")), []).append(Pattern(regex, literals.get(regex)))
+    generated = files.get(LOCALIZED, {})
+    localized: dict[str, dict[str, list[Pattern]]] = {}
+    for kind in ("pattern", "context", "unless"):
+        for item in generated.get(kind, []):
+            regex = str(item.get("regex", ""))
+            fixed = {str(k): str(v) for k, v in item.get("fixed", {}).items()}
+            by_kind = localized.setdefault(str(item.get("signature", "")), {})
+            by_kind.setdefault(kind, []).append(Pattern(regex, literals.get(regex), fixed))
+    english = {str(v["text"]): str(v["english"]) for v in generated.get("value", []) if v.get("text")}
     for name in sorted(files):
         if name == LOCALIZED:
             continue
         for raw in files[name].get("signature", []):
             sig = _signature(raw, name.removesuffix(".toml"), problems, literals)
             if sig is not None:
-                extra = tuple(localized.pop(sig.id, ()))
-                signatures.append(replace(sig, patterns=sig.patterns + extra) if extra else sig)
+                extra = localized.pop(sig.id, {})
+                if extra:
+                    sig = replace(sig, patterns=sig.patterns + tuple(extra.get("pattern", ())),
+                                  context=sig.context + tuple(extra.get("context", ())),
+                                  unless=sig.unless + tuple(extra.get("unless", ())))
+                signatures.append(sig)
     for sig_id in sorted(localized):
         problems.append(f"{LOCALIZED}: patterns for unknown signature {sig_id!r}")
-    return Catalog(tuple(signatures), tuple(problems))
+    return Catalog(tuple(signatures), tuple(problems), english)
 
 
 def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> list[str]:

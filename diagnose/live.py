@@ -179,6 +179,9 @@ def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
     except ImportError as exc:
         raise LiveUnavailable("libvirt-python is not installed (pip install libvirt-python)") from exc
     _silence(libvirt)
+    # a read-only diagnosis never starts a daemon: without this, a qemu:///session URI (LIBVIRT_DEFAULT_URI on
+    # many desktops) would spawn a session daemon that creates its own files under $HOME
+    os.environ.setdefault("LIBVIRT_AUTOSTART", "0")
     state = LiveState(uri)
     _run_with_timeout(lambda: _collect(libvirt, uri, state), timeout, uri)
     return state

@@ -122,8 +122,16 @@ def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
     return probe.pattern.search(text)
 
 
-def _captures(m: re.Match[str]) -> dict[str, str]:
-    return {k: v.strip() for k, v in m.groupdict().items() if v is not None and v.strip()}
+def _captures(m: re.Match[str], pattern: Pattern | None = None, english: dict[str, str] | None = None
+              ) -> dict[str, str]:
+    """Named groups of a match; a translated value (a localized system error) is given in English, as
+    the catalog's conditions compare it; a localized pattern adds the captures its words cannot give."""
+    found = {k: v.strip() for k, v in m.groupdict().items() if v is not None and v.strip()}
+    if english:
+        found = {k: english.get(v, v) for k, v in found.items()}
+    if pattern is not None and pattern.fixed:
+        found = {**pattern.fixed, **found}
+    return found
 
 
 MAX_LINES_KEPT = 10_000
@@ -152,6 +160,7 @@ def source_allowed(sig: Signature, source: str) -> bool:
 def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
     """Run every pattern over the lines; group primary matches by signature and captures."""
     sigs = matcher.catalog.signatures
+    english = matcher.catalog.english
     found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator] = {}
     context_seen: dict[int, set[str]] = {}
     context_captures: dict[int, dict[str, str]] = {}
@@ -169,7 +178,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
                 if m:
                     context_seen.setdefault(probe.signature, set()).add(probe.pattern.pattern)
                     caps = context_captures.setdefault(probe.signature, {})
-                    for key, value in _captures(m).items():
+                    for key, value in _captures(m, probe.pattern, english).items():
                         caps.setdefault(key, value)
                 continue
             if not source_allowed(sigs[probe.signature], line.source):
@@ -177,7 +186,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
             m = _search(probe, text, lowered)
             if not m or line.join_at and not m.start() < line.join_at < m.end():
                 continue  # a joined line counts only for a message the wrap had cut in two
-            caps = _captures(m)
+            caps = _captures(m, probe.pattern, english)
             key = (probe.signature, tuple(sorted(caps.items())))
             acc = found.setdefault(key, _Accumulator(captures=caps))
             acc.count += 1

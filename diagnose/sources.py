@@ -83,9 +83,10 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _is_utf16(data: bytes) -> bool:
+def _is_wide_text(data: bytes) -> bool:
+    """UTF-16 or UTF-32 text (a byte-order mark, or XML without one): its NUL bytes are no sign of binary."""
     return data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or data[:4] in (
-        b"<\0?\0", b"<\0\n\0", b"\0<\0?", b"\0<\0\n")
+        b"<\0?\0", b"<\0\n\0", b"\0<\0?", b"\0<\0\n", codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -167,6 +168,7 @@ class Host:
     label: str
     kind: str  # live | tree | sosreport
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    noted_once: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
     def is_live(self) -> bool:
@@ -200,7 +202,8 @@ class Host:
     def note(self, path: str, reason: str) -> None:
         """Record, once, something that could not be read and why (shown under the report's skipped)."""
         entry = (one_line(path), one_line(reason))
-        if entry not in self.skipped:
+        if entry not in self.noted_once:
+            self.noted_once.add(entry)
             self.skipped.append(entry)
 
     def link_target(self, path: str) -> str:
@@ -244,7 +247,7 @@ class Host:
         if len(data) > limit:
             self.note(path, f"only the first {_size(limit)} read")
         data = data[:limit]
-        if b"\0" in data[:8192] and not path.startswith("/proc/") and not _is_utf16(data):
+        if b"\0" in data[:8192] and not path.startswith("/proc/") and not _is_wide_text(data):
             raise Unreadable(f"{path}: binary file, not read")
         return decode(data)
 
@@ -322,11 +325,13 @@ class Host:
         spec = SOURCE_BY_NAME[source]
         patterns = spec.paths + (spec.sos if self.is_sosreport else ())
         found: list[str] = []
+        seen: set[str] = set()
         for pattern in patterns:
             is_glob = any(c in pattern for c in "*?[")
             for path in self.glob(pattern) if is_glob else [pattern]:
-                if path in found:
+                if path in seen:
                     continue
+                seen.add(path)
                 if self.exists(path):
                     found.append(path)
                 elif self.lexists(path):  # listed, but a link to nothing, a loop, or out of reach
@@ -412,33 +417,44 @@ MAX_LINKS = 40
 
 def chroot_resolve(root: Path, path: str, follow_last: bool = True) -> Path | None:
     """Resolve `path` under `root` as if `root` were `/`: absolute link targets restart at root and `..`
-    never climbs above it. None on a link loop."""
-    parts = list(PurePosixPath(path.lstrip("/") or ".").parts)
+    never climbs above it. None on a link loop. A directory on the way that cannot be searched raises
+    PermissionError (the caller says so). Plain strings and one lstat per component: it runs for every
+    path a scan looks at."""
+    base = os.fspath(root)
+    pending = [part for part in path.split("/") if part not in ("", ".")]
+    pending.reverse()  # a stack: the next component is last
     resolved: list[str] = []
     hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part in (".", ""):
-            continue
+    while pending:
+        part = pending.pop()
         if part == "..":
             if resolved:
                 resolved.pop()
             continue
-        candidate = root.joinpath(*resolved, part)
-        if (parts or follow_last) and candidate.is_symlink():
-            hops += 1
-            if hops > MAX_LINKS:
-                return None
+        candidate = os.path.join(base, *resolved, part)
+        if pending or follow_last:
             try:
-                target = os.readlink(candidate)
-            except OSError:
-                return None
-            if target.startswith("/"):
-                resolved = []
-            parts = list(PurePosixPath(target.lstrip("/") or ".").parts) + parts
-            continue
+                is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                is_link = False
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                is_link = False
+            if is_link:
+                hops += 1
+                if hops > MAX_LINKS:
+                    return None
+                try:
+                    target = os.readlink(candidate)
+                except OSError:
+                    return None
+                if target.startswith("/"):
+                    resolved = []
+                pending.extend(reversed([piece for piece in target.split("/") if piece not in ("", ".")]))
+                continue
         resolved.append(part)
-    return root.joinpath(*resolved)
+    return Path(base, *resolved)
 
 
 @dataclass

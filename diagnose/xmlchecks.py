@@ -16,6 +16,7 @@ from diagnose.catalog import knowledge_dir
 from diagnose.model import Evidence, Hit
 
 MAX_XML_BYTES = 8 * 1024 * 1024
+MAX_HITS = 100  # per detector and document: a hostile definition may repeat an unknown element 100,000 times
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ SYNTAX_KIND_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=4)
+def _lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
 def _line_text(doc: XmlDoc, line: int) -> str:
-    lines = doc.text.splitlines()
+    lines = _lines(doc.text)  # split once per document, not once per hit
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
@@ -139,6 +145,8 @@ def xml_unknown_elements(doc: XmlDoc) -> list[Hit]:
             Hit("xml-vanishing-parts", tuple(sorted(captures.items())),
                 (_evidence(doc, node.sourceline or 0, text),), 0.85)
         )
+        if len(hits) >= MAX_HITS:
+            break
     return hits
 
 
@@ -162,6 +170,8 @@ def cdrom_block_no_source(doc: XmlDoc) -> list[Hit]:
             text = f"<disk type='block' device='cdrom'> without <source> (target {captures['target']})"
             hits.append(Hit("cdrom-block-no-source", tuple(sorted(captures.items())),
                             (_evidence(doc, disk.sourceline or 0, text),), 0.85))
+            if len(hits) >= MAX_HITS:
+                break
     return hits
 
 
@@ -183,6 +193,8 @@ def ide_bus_on_virtio_image(doc: XmlDoc) -> list[Hit]:
         text = f"disk {path or captures['target']} is on the {bus} bus"
         hits.append(Hit("no-boot-device-bus", tuple(sorted(captures.items())),
                         (_evidence(doc, disk.sourceline or 0, text),), 0.4))
+        if len(hits) >= MAX_HITS:
+            break
     return hits
 
 
