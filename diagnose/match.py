@@ -42,11 +42,19 @@ WORD_RE_LINE = re.compile(r"\w{4,}")
 KEY_LEN = 4
 
 
+CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
+HAS_CJK = re.compile(f"[{CJK}]")
+
+
 def literal_keys(literal: str) -> set[str]:
     """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
-    abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so."""
-    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if w.isascii()}
-    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if w.isascii()}
+    abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so;
+    "~xy": the literal holds the two CJK characters xy (scripts without spaces have no words to use)."""
+    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not HAS_CJK.search(w)}
+    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if not HAS_CJK.search(w)}
+    for run in CJK_RUN.findall(literal):
+        keys |= {f"~{run[i:i + 2]}" for i in range(len(run) - 1)}
     return keys
 
 
@@ -55,6 +63,9 @@ def line_keys(lowered: str) -> set[str]:
     for word in WORD_RE_LINE.findall(lowered):
         keys.add(f"<{word[:KEY_LEN]}")
         keys.add(f"{word[-KEY_LEN:]}>")
+    if not lowered.isascii():
+        for run in CJK_RUN.findall(lowered):
+            keys.update(f"~{run[i:i + 2]}" for i in range(len(run) - 1))
     return keys
 
 
