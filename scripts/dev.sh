@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
-  gettext libvirt-l10n locales chromium)
+  gettext libvirt-l10n libc-l10n locales chromium)
 
 setup() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
