@@ -72,6 +72,7 @@ def _emit(reports: list, fmt: Format, output: Path | None, language: str, verbos
     from diagnose import engine, redact, render
 
     stamp = _now()
+    reports = [redact.printable(report) for report in reports]
     for report in reports:
         report.generated = stamp
     if no_redact:
@@ -130,7 +131,8 @@ def _console(stderr: bool = False):  # noqa: ANN202 - rich is imported lazily
 
 
 def fail(message: str) -> typer.Exit:
-    _console(stderr=True).print(f"virtdiag: {message}", markup=False)
+    """One line on stderr (never wrapped, whatever the width), and exit code 2."""
+    print(f"virtdiag: {' '.join(message.split())}", file=sys.stderr)
     return typer.Exit(2)
 
 
@@ -217,7 +219,7 @@ def scan(
         except Unreadable as exc:
             if len(roots or []) <= 1:
                 raise fail(str(exc)) from exc
-            _console(stderr=True).print(f"virtdiag: {exc}; skipped", markup=False)
+            print(f"virtdiag: {' '.join(str(exc).split())}; skipped", file=sys.stderr)
     if not reports:
         raise fail("no host could be read")
     if not quiet:

@@ -39,8 +39,11 @@ def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[by
     [start, stop) (all lines from `start` when stop is None)."""
     if start:
         handle.seek(start - 1)
-        if handle.read(1) != b"\n":
-            handle.readline()  # that line began before `start`: it belongs to the range before
+        if handle.read(1) != b"\n":  # that line began before `start`: it belongs to the range before
+            while True:  # skip it in bounded pieces (a hole of gigabytes is one "line")
+                piece = handle.readline(BLOCK)
+                if not piece or piece.endswith(b"\n"):
+                    break
     else:
         handle.seek(0)
     position = handle.tell()
@@ -53,6 +56,11 @@ def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[by
         block = carry + data if carry else data
         if stop is not None and position >= stop and not block.endswith(b"\n"):
             block += handle.readline(4 * MAX_LINE)  # the last line began in range: read it to its end
+            if not block.endswith(b"\n"):  # ... and skip what is left of an overlong one
+                while True:
+                    piece = handle.readline(BLOCK)
+                    if not piece or piece.endswith(b"\n"):
+                        break
             yield block, len(block)
             return
         end = block.rfind(b"\n") + 1

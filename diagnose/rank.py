@@ -11,9 +11,21 @@ PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 TIER = {"applies": 0, "possible": 1, "ruled_out": 2}
 
 
-def fill(template: str, captures: Mapping[str, str]) -> str:
-    """Put captured names into a command; a name the input did not give stays visible as <name>."""
-    return PLACEHOLDER_RE.sub(lambda m: captures.get(m.group(1), f"<{m.group(1)}>"), template)
+SAFE_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def fill(template: str, captures: Mapping[str, str], shell: bool = False) -> str:
+    """Put captured names into a title or command; a name the input did not give stays visible as <name>.
+    In a command (`shell`), only a value made of plain characters is used: text from a log must never
+    become shell syntax an admin pastes (`br0; curl ...|sh`, `$(reboot)`)."""
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        found = captures.get(name)
+        if found is None or (shell and not SAFE_VALUE.fullmatch(found)):
+            return f"<{name}>"
+        return found
+
+    return PLACEHOLDER_RE.sub(value, template)
 
 
 def _show(value: object) -> str:
@@ -71,7 +83,7 @@ def rank_fixes(
                 rank=rank,
                 status=status,
                 title=fill(title, captures),
-                commands=tuple(fill(c, captures) for c in fix.commands),
+                commands=tuple(fill(c, captures, shell=True) for c in fix.commands),
                 why=fill(why, captures),
                 decided_by=tuple(reasons),
             )

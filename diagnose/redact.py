@@ -111,6 +111,15 @@ def hostnames_in(report: Report) -> set[str]:
     return {n for n in names if n and not IPV4.fullmatch(n)}
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(report: Report) -> Report:
+    """Control characters from logs (ESC, BEL, ...) become visible \\xNN, so no report can drive a
+    terminal. Runs on every report, redacted or not."""
+    return _walk(report, lambda text: CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text))
+
+
 def redact(report: Report, hosts: bool = False, host_map: HostMap | None = None) -> Report:
     """Secrets always; with `hosts`, hostnames, IPs and MACs too (share `host_map` across reports)."""
     if hosts:

