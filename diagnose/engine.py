@@ -217,7 +217,6 @@ def _ask_daemon(state: object, uri: str, timeout: float, report: Report) -> list
     report.target["uri"] = uri
     try:
         live_state = live.gather(uri, timeout)
-        live.guest_domcaps(uri, state, timeout)
     except live.LiveUnavailable as exc:
         report.skipped.append(Skipped(f"libvirt daemon at {uri}", str(exc)))
         _, matcher = loaded()
@@ -227,6 +226,11 @@ def _ask_daemon(state: object, uri: str, timeout: float, report: Report) -> list
     report.target["hypervisor"] = live_state.hypervisor
     for what, message in live_state.errors:
         report.skipped.append(Skipped(f"libvirt {what}", message))
+    try:  # the daemon's guests are kept even when domcapabilities does not answer in time
+        live.guest_domcaps(uri, state, timeout)
+    except live.LiveUnavailable as exc:
+        report.skipped.append(Skipped("libvirt domcapabilities (pre-flight checks of CPU, machine, firmware)",
+                                      str(exc)))
     return []
 
 
