@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "hostile"))
 
 import corpus  # noqa: E402
 
-from diagnose import engine, parsers, sources, xmlchecks  # noqa: E402
+from diagnose import engine, sources, xmlchecks  # noqa: E402
 
 TOKENS = [b"\0", b"\n", b"\r\n", b"\r", b"\xff", b"\xc3", b"'", b'"', b"<", b">", b"&", b";", b"]", b"[", b"=",
           b"\\n", b"virError(Code=1, Domain=2, Message='", b"<domain type='kvm'>", b"</domain>", b"<network>",
@@ -94,20 +94,7 @@ def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
 
 def t_parsers(data: bytes) -> None:
     text = sources.decode(data)
-    parsers.paste_lines(text)
-    parsers.find_xml(text)
-    list(parsers.iter_text_lines(text, "journal"))
-    parsers.parse_libvirt_conf(text)
-    parsers.parse_shell_vars(text)
-    parsers.parse_modules(text)
-    parsers.parse_cpuinfo_flags(text)
-    parsers.parse_hosts(text)
-    parsers.parse_mounts(text)
-    parsers.listening_ports(text)
-    parsers.conf_line(text, "listen_tls")
-    parsers.parse_group(text)
-    parsers.parse_virsh_list(text)
-    parsers.parse_ip_details(text)
+    corpus.run_every_parser(text)
     sources.looks_binary(data)
 
 

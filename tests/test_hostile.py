@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from diagnose import engine, parsers, sources, xmlchecks
+from diagnose import engine, sources, xmlchecks
 from diagnose.cli import app
 from diagnose.model import Report
 
@@ -151,20 +151,7 @@ def test_hostile_file_explain(name: str, tmp_path: Path) -> None:
 def test_hostile_file_every_parser(name: str) -> None:
     """Every parser takes the decoded content without an exception."""
     text = sources.decode(corpus.FILE_CONTENTS[name]())
-    parsers.paste_lines(text)
-    parsers.find_xml(text)
-    list(parsers.iter_text_lines(text, "paste"))
-    parsers.parse_libvirt_conf(text)
-    parsers.parse_shell_vars(text)
-    parsers.parse_modules(text)
-    parsers.parse_cpuinfo_flags(text)
-    parsers.parse_hosts(text)
-    parsers.parse_mounts(text)
-    parsers.listening_ports(text)
-    parsers.conf_line(text, "listen_tls")
-    parsers.parse_group(text)
-    parsers.parse_virsh_list(text)
-    parsers.parse_ip_details(text)
+    corpus.run_every_parser(text)
     xmlchecks.check(xmlchecks.parse(text, "domain-xml", "/x.xml"))
 
 

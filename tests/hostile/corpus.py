@@ -506,3 +506,23 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def run_every_parser(text: str) -> None:
+    """Feed one decoded text to every parser (shared by the hostile suite and bench/fuzz.py)."""
+    from diagnose import parsers
+
+    parsers.paste_lines(text)
+    parsers.find_xml(text)
+    list(parsers.iter_text_lines(text, "paste"))
+    parsers.parse_libvirt_conf(text)
+    parsers.parse_shell_vars(text)
+    parsers.parse_modules(text)
+    parsers.parse_cpuinfo_flags(text)
+    parsers.parse_hosts(text)
+    parsers.parse_mounts(text)
+    parsers.listening_ports(text)
+    parsers.conf_line(text, "listen_tls")
+    parsers.parse_group(text)
+    parsers.parse_virsh_list(text)
+    parsers.parse_ip_details(text)
