@@ -34,43 +34,52 @@ def _cut(line: bytes) -> bytes:
     return line[:MAX_LINE] + CUT_MARK if len(line) > MAX_LINE else line
 
 
-def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[bytes, int]]:
+def _skip_rest_of_line(handle: BinaryIO) -> None:
+    """Read past the end of the current line in bounded pieces (a hole of gigabytes is one "line")."""
+    while True:
+        piece = handle.readline(BLOCK)
+        if not piece or piece.endswith(b"\n"):
+            return
+
+
+def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[bytearray, int]]:
     """(block, size): block[:size] is whole lines; together they hold every line that begins in
-    [start, stop) (all lines from `start` when stop is None)."""
+    [start, stop) (all lines from `start` when stop is None). The block is one buffer, reused: it is
+    only valid until the next one is asked for (fresh memory for every block would cost a page fault
+    per 4 KiB read, more than the read itself)."""
     if start:
         handle.seek(start - 1)
         if handle.read(1) != b"\n":  # that line began before `start`: it belongs to the range before
-            while True:  # skip it in bounded pieces (a hole of gigabytes is one "line")
-                piece = handle.readline(BLOCK)
-                if not piece or piece.endswith(b"\n"):
-                    break
+            _skip_rest_of_line(handle)
     else:
         handle.seek(0)
     position = handle.tell()
-    carry = b""
+    buffer = bytearray(BLOCK + 2 * MAX_LINE)
+    view = memoryview(buffer)
+    kept = 0  # bytes at the front of the buffer carried over from the last block (a line not ended yet)
     while stop is None or position < stop:
-        data = handle.read(BLOCK if stop is None else min(BLOCK, stop - position))
-        if not data:
+        want = BLOCK if stop is None else min(BLOCK, stop - position)
+        got = handle.readinto(view[kept:kept + want])
+        if not got:
             break
-        position += len(data)
-        block = carry + data if carry else data
-        if stop is not None and position >= stop and not block.endswith(b"\n"):
-            block += handle.readline(4 * MAX_LINE)  # the last line began in range: read it to its end
-            if not block.endswith(b"\n"):  # ... and skip what is left of an overlong one
-                while True:
-                    piece = handle.readline(BLOCK)
-                    if not piece or piece.endswith(b"\n"):
-                        break
+        position += got
+        filled = kept + got
+        if stop is not None and position >= stop and buffer[filled - 1] != 10:
+            tail = handle.readline(4 * MAX_LINE)  # the last line began in range: read it to its end
+            if not tail.endswith(b"\n"):  # ... and skip what is left of an overlong one
+                _skip_rest_of_line(handle)
+            block = bytearray(view[:filled]) + tail
             yield block, len(block)
             return
-        end = block.rfind(b"\n") + 1
+        end = buffer.rfind(b"\n", 0, filled) + 1
         if end == 0:  # no newline yet: keep the start of an overlong line, drop the rest
-            carry = block[: 2 * MAX_LINE]
+            kept = min(filled, 2 * MAX_LINE)
             continue
-        carry = block[end:]
-        yield block, end
-    if carry:
-        yield carry, len(carry)
+        yield buffer, end
+        kept = min(filled - end, 2 * MAX_LINE)  # the start of a line not ended yet (an overlong one is cut)
+        buffer[:kept] = buffer[end:end + kept]
+    if kept:
+        yield buffer, kept
 
 
 def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS, start: int = 0, stop: int | None = None,
@@ -100,7 +109,7 @@ def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS, start: 
         state.update(lines=base, in_record=int(in_record), leading=leading)
 
 
-def _scan_block(block: bytes, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
+def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
                 ) -> tuple[list[tuple[int, bytes]], bool]:
     """The marked records in block[:size] (whole lines); and whether the last may go on in the next block."""
     starts: set[int] = set()
@@ -124,7 +133,7 @@ def _scan_block(block: bytes, size: int, base: int, markers: tuple[bytes, ...], 
             end = block.find(b"\n", offset, size)
             if end < 0:
                 end = size
-            line = block[offset:end]
+            line = bytes(block[offset:end])
             if not first and RECORD_START.match(line):
                 break
             found.append((number_at(offset), _cut(line).rstrip(b"\r")))
