@@ -48,17 +48,17 @@ def timed_scan(root: Path, knowledge: Path, runs: int = 3) -> float:
 def main() -> None:
     from scanlog import generate
 
-    from diagnose import catalog
+    from diagnose import catalog, match
 
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     work = Path(tempfile.mkdtemp(prefix="virtdiag-catalog-"))
     try:
         shipped = work / "shipped"
         shutil.copytree(catalog.knowledge_dir(), shipped)
-        catalog.build_cache(shipped)
+        catalog.build_cache(shipped, match.cache_index)
         double = work / "double"
         doubled(shipped, double)
-        catalog.build_cache(double)
+        catalog.build_cache(double, match.cache_index)
         root = work / "host"
         log = root / "var/log/libvirt/libvirtd.log"
         log.parent.mkdir(parents=True)

@@ -7,6 +7,7 @@ Run: .venv/bin/python bench/startup.py [runs]
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import subprocess
@@ -25,13 +26,19 @@ NOISE = [
 ]
 
 
-def median_time(argv: list[str], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def timed_runs(commands: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """Wall time of each command, `runs` times, interleaved so that other load on the machine falls on all
+    of them alike. Bytecode may be written (a user's install has it: pip compiles on install), and one
+    warm-up run of each fills the bytecode and page caches first."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for warm_up in (True, *([False] * runs)):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=False, env=env)
+            if not warm_up:
+                samples[name].append(time.perf_counter() - start)
+    return samples
 
 
 def log_excerpt(lines: int) -> str:
@@ -43,19 +50,23 @@ def log_excerpt(lines: int) -> str:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     virtdiag = [PYTHON, "-m", "diagnose"]
-    base = median_time([PYTHON, "-c", "pass"], runs)
-    libs = median_time([PYTHON, "-c", "import typer, rich"], runs)
-    one = median_time([*virtdiag, "explain", ONE_LINE], runs)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "excerpt.log"
         path.write_text(log_excerpt(5000))
-        big = median_time([*virtdiag, "explain", "--file", str(path)], runs)
-    print(f"python -c pass                     {base * 1000:7.1f} ms")
-    print(f"python -c 'import typer, rich'     {libs * 1000:7.1f} ms")
-    print(f"virtdiag explain '<one line>'      {one * 1000:7.1f} ms  ({one / libs:.2f}x typer+rich)")
-    print(f"virtdiag explain --file (5k lines) {big * 1000:7.1f} ms")
+        samples = timed_runs({
+            "python -c pass": [PYTHON, "-c", "pass"],
+            "python -c 'import typer, rich'": [PYTHON, "-c", "import typer, rich"],
+            "virtdiag explain '<one line>'": [*virtdiag, "explain", ONE_LINE],
+            "virtdiag explain --file (5k lines)": [*virtdiag, "explain", "--file", str(path)],
+        }, runs)
+    libs = statistics.median(samples["python -c 'import typer, rich'"])
+    print(f"{runs} interleaved runs each; median (min) wall time")
+    for name, times in samples.items():
+        median = statistics.median(times)
+        ratio = f"  ({median / libs:.2f}x typer+rich)" if name.startswith("virtdiag explain '") else ""
+        print(f"{name:<36} {median * 1000:7.1f} ms ({min(times) * 1000:6.1f}){ratio}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """`python -m diagnose` runs the virtdiag command line."""
 
-from diagnose.cli import main
+from diagnose.commands import main
 
 main()

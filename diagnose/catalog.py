@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,15 +82,42 @@ def knowledge_dir() -> Path:
 
 @dataclass(frozen=True)
 class Catalog:
-    signatures: tuple[Signature, ...]
+    signatures: Sequence[Signature]  # a tuple, or LazySignatures when read from the cache
     problems: tuple[str, ...]  # lint findings; empty for a good catalog
     english: dict[str, str] = field(default_factory=dict)  # translated capture text -> the English text
+    index: Any = None  # the matcher's index as the cache stores it (see match.py), else None
+    positions: dict[str, int] = field(default_factory=dict)  # id and alias -> position (from the cache)
 
     def by_id(self, sig_id: str) -> Signature | None:
+        if self.positions:
+            position = self.positions.get(sig_id)
+            return None if position is None else self.signatures[position]
         for sig in self.signatures:
             if sig.id == sig_id or sig_id in sig.aliases:
                 return sig
         return None
+
+
+class LazySignatures(Sequence[Signature]):
+    """The cache's signatures, each parsed when first used: a one-line paste needs two or three of them."""
+
+    def __init__(self, blob: bytes, spans: list[tuple[int, int]]) -> None:
+        self._blob = blob
+        self._spans = spans
+        self._built: list[Signature | None] = [None] * len(spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __getitem__(self, position):  # noqa: ANN001, ANN204 - an int or a slice, as for a tuple
+        if isinstance(position, slice):
+            return tuple(self[i] for i in range(*position.indices(len(self))))
+        sig = self._built[position]
+        if sig is None:
+            start, end = self._spans[position]
+            sig = _from_record(json.loads(self._blob[start:end]))
+            self._built[position] = sig
+        return sig
 
 
 def _compile(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] | None:
@@ -325,106 +352,150 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
 
 
 LOCALIZED = "generated/localized.toml"
-CACHE = "generated/catalog-cache.json"
+CACHE = "generated/catalog-cache.jsonl"
+CACHE_FORMAT = 7  # bump when what the cache holds changes meaning
+PATTERN_KINDS = (("patterns", "pattern"), ("context", "context"), ("unless", "unless"))
 
 
-def _sources(directory: Path) -> list[tuple[str, str]]:
-    """(name, text) of every file the catalog is built from, in a stable order."""
+def _sources(directory: Path) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every file the catalog is built from, in a stable order."""
     files = sorted(directory.glob("*.toml"))
     if (directory / LOCALIZED).exists():
         files.append(directory / LOCALIZED)
     try:
-        return [(str(path.relative_to(directory)), path.read_text(encoding="utf-8")) for path in files]
-    except (OSError, UnicodeDecodeError) as exc:
+        return [(str(path.relative_to(directory)), path.read_bytes()) for path in files]
+    except OSError as exc:
         raise CatalogError(f"cannot read the catalog: {exc}") from exc
 
 
-CACHE_FORMAT = 5  # bump when what the cache holds changes meaning
-
-
-def fingerprint(sources: list[tuple[str, str]]) -> str:
+def fingerprint(sources: list[tuple[str, bytes]]) -> str:
     digest = hashlib.sha256(f"virtdiag catalog cache {CACHE_FORMAT}\0".encode())
-    for name, text in sources:
-        digest.update(f"{name}\0{len(text)}\0".encode())
-        digest.update(text.encode())
+    for name, data in sources:
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
     return digest.hexdigest()
 
 
-def _parsed(directory: Path, use_cache: bool = True) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The parsed TOML of every file plus each pattern's required literal: from the shipped cache when it
-    matches the files (JSON parses ~20x faster than TOML, and literals need the regex parser), else fresh."""
-    sources = _sources(directory)
-    digest = fingerprint(sources)
-    cache = directory / CACHE
-    if use_cache and cache.exists():
-        try:
-            data = json.loads(cache.read_text(encoding="utf-8"))
-            if data.get("fingerprint") == digest:
-                return data["files"], data["literals"]
-        except (OSError, ValueError, KeyError):
-            pass
+def _toml(sources: list[tuple[str, bytes]]) -> dict[str, Any]:
+    import tomllib  # only when the cache is stale or absent
+
     files: dict[str, Any] = {}
-    for name, text in sources:
+    for name, data in sources:
         try:
-            files[name] = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            files[name] = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise CatalogError(f"{name}: {exc}") from exc
-    return files, {}
+    return files
 
 
-def build_cache(directory: Path | None = None) -> Path:
-    """Write generated/catalog-cache.json for the current files (scripts/build_catalog_cache.py)."""
+def _records(files: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    """One record per signature (its TOML table, its area and its generated translations), the problems
+    found on the way, and the translated capture values."""
+    generated = files.get(LOCALIZED, {})
+    localized: dict[str, dict[str, list[list[Any]]]] = {}
+    for _, kind in PATTERN_KINDS:
+        for item in generated.get(kind, []):
+            fixed = {str(k): str(v) for k, v in item.get("fixed", {}).items()}
+            by_kind = localized.setdefault(str(item.get("signature", "")), {})
+            by_kind.setdefault(kind, []).append([str(item.get("regex", "")), fixed])
+    english = {str(v["text"]): str(v["english"]) for v in generated.get("value", []) if v.get("text")}
+    records = []
+    for name in sorted(files):
+        if name == LOCALIZED:
+            continue
+        for raw in files[name].get("signature", []):
+            records.append({"area": name.removesuffix(".toml"), "raw": raw,
+                            "localized": localized.pop(str(raw.get("id", "")), {}), "literals": {}})
+    problems = [f"{LOCALIZED}: patterns for unknown signature {sig_id!r}" for sig_id in sorted(localized)]
+    return records, problems, english
+
+
+def _from_record(record: dict[str, Any], problems: list[str] | None = None) -> Signature:
+    literals = record["literals"]
+    sig = _signature(record["raw"], record["area"], [] if problems is None else problems, literals)
+    extra = {kind: tuple(Pattern(regex, literals.get(regex), fixed) for regex, fixed in items)
+             for kind, items in record["localized"].items()}
+    if extra:
+        sig = replace(sig, patterns=sig.patterns + extra.get("pattern", ()),
+                      context=sig.context + extra.get("context", ()), unless=sig.unless + extra.get("unless", ()))
+    return sig
+
+
+def _from_cache(directory: Path, digest: str) -> Catalog | None:
+    """The catalog from generated/catalog-cache.jsonl when it was built from these very files: line 1 is
+    the header (fingerprint, ids, translated values, where each record lies), every other line one record
+    read only when needed."""
+    try:
+        blob = (directory / CACHE).read_bytes()
+        end = blob.index(b"\n")
+        header = json.loads(blob[:end])
+        if header.get("fingerprint") != digest:
+            return None
+        base = end + 1
+        spans = [(base + start, base + stop) for start, stop in header["signatures"]]
+        index = header["index"]
+        index["base"] = base
+        index["blob"] = blob
+        return Catalog(LazySignatures(blob, spans), tuple(header["problems"]), header["english"], index,
+                       header["positions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def build_cache(directory: Path | None = None, index_of: Callable[[Catalog], Any] | None = None) -> Path:
+    """Write generated/catalog-cache.jsonl for the current files (scripts/build_catalog_cache.py).
+    index_of lays out the matcher's index as records: (header part, record lines) - the match stage owns
+    that format; the catalog only stores it."""
     directory = directory or knowledge_dir()
-    files, _ = _parsed(directory, use_cache=False)
-    catalog = load(directory, use_cache=False)
-    literals = {p.pattern: list(p.required()) for sig in catalog.signatures
-                for p in (*sig.patterns, *sig.context, *sig.unless)}
+    sources = _sources(directory)
+    records, problems, english = _records(_toml(sources))
+    catalog = _built(records, problems, english)
+    lines: list[bytes] = []
+    offset = 0
+
+    def add(record: object) -> list[int]:
+        nonlocal offset
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        lines.append(line)
+        offset += len(line)
+        return [offset - len(line), offset - 1]
+
+    spans = []
+    for record, sig in zip(records, catalog.signatures, strict=True):
+        record["literals"] = {p.pattern: list(p.required()) for p in (*sig.patterns, *sig.context, *sig.unless)}
+        spans.append(add(record))
+    positions = {}
+    for position, sig in enumerate(catalog.signatures):
+        for name in (*sig.aliases, sig.id):
+            positions[name] = position
+    index = index_of(catalog, add) if index_of is not None else {}
+    header = {"fingerprint": fingerprint(sources), "signatures": spans, "problems": list(catalog.problems),
+              "english": english, "positions": positions, "index": index}
     path = directory / CACHE
-    body = {"fingerprint": fingerprint(_sources(directory)), "files": files, "literals": literals}
-    path.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_bytes(json.dumps(header, ensure_ascii=False, sort_keys=True).encode() + b"\n" + b"".join(lines))
     return path
 
 
 def cache_is_fresh(directory: Path | None = None) -> bool:
     directory = directory or knowledge_dir()
-    try:
-        data = json.loads((directory / CACHE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return data.get("fingerprint") == fingerprint(_sources(directory))
+    return _from_cache(directory, fingerprint(_sources(directory))) is not None
+
+
+def _built(records: list[dict[str, Any]], problems: list[str], english: dict[str, str]) -> Catalog:
+    signatures = tuple(_from_record(record, problems) for record in records)
+    return Catalog(signatures, tuple(problems), english)
 
 
 def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
-    """Read every knowledge/*.toml (and the generated localized patterns); structural problems are
-    collected, not raised."""
+    """Read every knowledge/*.toml (and the generated localized patterns), from the cache when it is fresh;
+    structural problems are collected, not raised."""
     directory = directory or knowledge_dir()
-    files, literals = _parsed(directory, use_cache)
-    problems: list[str] = []
-    signatures: list[Signature] = []
-    generated = files.get(LOCALIZED, {})
-    localized: dict[str, dict[str, list[Pattern]]] = {}
-    for kind in ("pattern", "context", "unless"):
-        for item in generated.get(kind, []):
-            regex = str(item.get("regex", ""))
-            fixed = {str(k): str(v) for k, v in item.get("fixed", {}).items()}
-            by_kind = localized.setdefault(str(item.get("signature", "")), {})
-            by_kind.setdefault(kind, []).append(Pattern(regex, literals.get(regex), fixed))
-    english = {str(v["text"]): str(v["english"]) for v in generated.get("value", []) if v.get("text")}
-    for name in sorted(files):
-        if name == LOCALIZED:
-            continue
-        for raw in files[name].get("signature", []):
-            sig = _signature(raw, name.removesuffix(".toml"), problems, literals)
-            if sig is not None:
-                extra = localized.pop(sig.id, {})
-                if extra:
-                    sig = replace(sig, patterns=sig.patterns + tuple(extra.get("pattern", ())),
-                                  context=sig.context + tuple(extra.get("context", ())),
-                                  unless=sig.unless + tuple(extra.get("unless", ())))
-                signatures.append(sig)
-    for sig_id in sorted(localized):
-        problems.append(f"{LOCALIZED}: patterns for unknown signature {sig_id!r}")
-    return Catalog(tuple(signatures), tuple(problems), english)
+    sources = _sources(directory)
+    if use_cache:
+        cached = _from_cache(directory, fingerprint(sources))
+        if cached is not None:
+            return cached
+    return _built(*_records(_toml(sources)))
 
 
 def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,21 +9,15 @@ from typing import Annotated
 
 import typer
 
+from diagnose import commands
+from diagnose.commands import Format, console, emit, fail, language, progress, run_explain
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="virtdiag: explain libvirt/KVM errors and find what is broken on a host. Read-only: fixes are "
     "printed, never applied.",
 )
-
-MAX_EXPLAIN_BYTES = 64 * 1024 * 1024
-
-
-class Format(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-    html = "html"
 
 
 class FailOn(str, Enum):
@@ -40,118 +33,6 @@ LANG_OPT = typer.Option("--lang", help="ja or en (default: from LC_ALL / LC_MESS
 VERBOSE_OPT = typer.Option("--verbose", "-v", help="Show ruled-out fixes, notes and the facts that decided.")
 REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace hostnames, IP and MAC addresses.")
 NO_REDACT_OPT = typer.Option("--no-redact", help="Keep passwords and keys in the report (says so loudly).")
-
-
-def _progress(message: str, quiet: bool):  # noqa: ANN202 - a context manager
-    """A spinner on the terminal (stderr) while a long scan runs; nothing when piped or quiet."""
-    import contextlib
-
-    if quiet or not sys.stderr.isatty():
-        return contextlib.nullcontext()
-    return _console(stderr=True).status(message)
-
-
-def _now() -> str:
-    import time
-
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    seconds = int(epoch) if epoch.isdigit() else int(time.time())
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
-
-
-def _language(lang: str | None) -> str:
-    language = (lang or default_lang()).lower()
-    if language not in ("en", "ja"):
-        raise fail(f"--lang must be en or ja, not {lang!r}")
-    return language
-
-
-def _emit(reports: list, fmt: Format, output: Path | None, language: str, verbose: bool,  # noqa: ANN001
-          redact_hosts: bool, no_redact: bool) -> None:
-    """Redact (unless told not to), then render every report in the chosen format, to a file or stdout."""
-    from diagnose import engine, redact, render
-
-    stamp = _now()
-    reports = [redact.printable(report) for report in reports]
-    for report in reports:
-        report.generated = stamp
-    if no_redact:
-        _console(stderr=True).print("virtdiag: WARNING: --no-redact: this report may contain passwords and keys",
-                                    markup=False)
-        for report in reports:
-            report.redacted = False
-    else:
-        host_map = redact.HostMap(set()) if redact_hosts else None
-        reports = [redact.redact(r, redact_hosts, host_map) for r in reports]
-    multi = len(reports) > 1
-    summary = engine.summarize(reports) if multi else []
-    if fmt is Format.text and output is None:
-        console = _console()
-        if multi:
-            render.multi_text(reports, summary, console, language, verbose)
-        else:
-            render.to_text(reports[0], console, language, verbose)
-        return
-    if fmt is Format.text:
-        from rich.console import Console
-
-        console = Console(record=True, width=100, file=open(os.devnull, "w"))  # noqa: SIM115
-        if multi:
-            render.multi_text(reports, summary, console, language, verbose)
-        else:
-            render.to_text(reports[0], console, language, verbose)
-        text = console.export_text()
-    elif fmt is Format.json:
-        text = (render.multi_json(reports, summary, verbose) if multi else render.to_json(reports[0], verbose)) + "\n"
-    elif fmt is Format.markdown:
-        text = render.multi_markdown(reports, summary, verbose) if multi else render.to_markdown(reports[0], 1, verbose)
-    else:
-        text = render.multi_html(reports, summary, verbose) if multi else render.to_html(reports[0], verbose)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from exc
-
-
-def default_lang() -> str:
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var, "")
-        if value:
-            return "ja" if value.lower().startswith("ja") else "en"
-    return "en"
-
-
-def _console(stderr: bool = False):  # noqa: ANN202 - rich is imported lazily
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def fail(message: str) -> typer.Exit:
-    """One line on stderr (never wrapped, whatever the width), and exit code 2."""
-    print(f"virtdiag: {' '.join(message.split())}", file=sys.stderr)
-    return typer.Exit(2)
-
-
-def _read_input(text: list[str] | None, file: Path | None) -> str:
-    if file is not None:
-        try:
-            with open(file, "rb") as handle:
-                data = handle.read(MAX_EXPLAIN_BYTES + 1)
-        except OSError as exc:
-            raise fail(f"cannot read {file}: {exc.strerror or exc}") from exc
-        if len(data) > MAX_EXPLAIN_BYTES:
-            _console(stderr=True).print(f"virtdiag: {file}: only the first 64 MiB were read", markup=False)
-            data = data[:MAX_EXPLAIN_BYTES]
-        return data.decode("utf-8", errors="replace")
-    if not text or text == ["-"]:
-        if sys.stdin.isatty() and not text:
-            raise fail("nothing to explain: give the error text, '-' for standard input, or --file PATH")
-        return sys.stdin.buffer.read(MAX_EXPLAIN_BYTES).decode("utf-8", errors="replace")
-    return " ".join(text) if len(text) > 1 and all("\n" not in t for t in text) else "\n".join(text)
 
 
 @app.command()
@@ -170,18 +51,7 @@ def explain(
 
     Exit code: 0 something recognised, 1 nothing recognised, 2 usage or internal error.
     """
-    from diagnose import engine
-
-    language = _language(lang)
-    pasted = _read_input(text, file)
-    host = None
-    if probe:
-        from diagnose.sources import open_host
-
-        host = open_host(None)
-    report = engine.explain(pasted, language, host)
-    _emit([report], fmt, output, language, verbose, redact_hosts, no_redact)
-    raise typer.Exit(0 if report.findings else 1)
+    raise typer.Exit(run_explain(text, file, fmt, output, lang, probe, verbose, redact_hosts, no_redact))
 
 
 @app.command()
@@ -210,12 +80,12 @@ def scan(
     from diagnose import engine
     from diagnose.sources import Unreadable
 
-    language = _language(lang)
+    chosen = language(lang)
     reports = []
     for root in roots or [None]:
         try:
-            with _progress(f"virtdiag: scanning {root or 'this host'}", quiet):
-                reports.append(engine.scan(root, language, verbose, connect, timeout))
+            with progress(f"virtdiag: scanning {root or 'this host'}", quiet):
+                reports.append(engine.scan(root, chosen, verbose, connect, timeout))
         except Unreadable as exc:
             if len(roots or []) <= 1:
                 raise fail(str(exc)) from exc
@@ -223,7 +93,7 @@ def scan(
     if not reports:
         raise fail("no host could be read")
     if not quiet:
-        _emit(reports, fmt, output, language, verbose, redact_hosts, no_redact)
+        emit(reports, fmt, output, chosen, verbose, redact_hosts, no_redact)
     worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on.value]
     failing = [f for r in reports for f in r.findings if {"error": 0, "warning": 1, "info": 2}[f.severity] <= worst]
     raise typer.Exit(1 if failing else 0)
@@ -252,7 +122,7 @@ def show(sig_id: Annotated[str, typer.Argument(help="A signature id (see 'virtdi
     sig = catalog.by_id(sig_id)
     if sig is None:
         raise fail(f"no signature {sig_id!r}; 'virtdiag list' shows them all")
-    out = _console()
+    out = console()
     out.print(f"[bold]{escape(sig.title)}[/bold]  ({sig.id}, {sig.severity}, section {sig.section or '-'})")
     out.print(escape(sig.summary))
     out.print("\n[bold]Recognises[/bold]")
@@ -287,13 +157,5 @@ def lint_catalog() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - a diagnostic tool must never show a traceback
-        from diagnose.catalog import CatalogError
-
-        kind = "catalog error" if isinstance(exc, CatalogError) else f"internal error ({type(exc).__name__})"
-        print(f"virtdiag: {kind}: {exc}", file=sys.stderr)
-        sys.exit(2)
+    """The `virtdiag` command (commands.main, which answers plain `explain` runs without typer)."""
+    commands.main()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from diagnose.catalog import Catalog, Pattern
 from diagnose.model import Evidence, Hit, Signature
@@ -34,6 +36,7 @@ class _Probe:
     pattern: Pattern
     literals: tuple[str, ...]  # a matching line contains at least one of them
     ignore_case: bool
+    sources: tuple[str, ...]  # the signature's sources (where a primary match counts)
 
 
 START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
@@ -43,17 +46,23 @@ KEY_LEN = 4
 
 
 CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
-HAS_CJK = re.compile(f"[{CJK}]")
+
+
+@cache
+def cjk_regexes() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a run of two or more CJK characters, one CJK character): compiled on first use, as their large
+    character classes take milliseconds to compile and an English paste never needs them."""
+    return re.compile(f"[{CJK}]{{2,}}"), re.compile(f"[{CJK}]")
 
 
 def literal_keys(literal: str) -> set[str]:
     """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
     abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so;
     "~xy": the literal holds the two CJK characters xy (scripts without spaces have no words to use)."""
-    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not HAS_CJK.search(w)}
-    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if not HAS_CJK.search(w)}
-    for run in CJK_RUN.findall(literal):
+    cjk_run, has_cjk = cjk_regexes()
+    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not has_cjk.search(w)}
+    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if not has_cjk.search(w)}
+    for run in cjk_run.findall(literal):
         keys |= {f"~{run[i:i + 2]}" for i in range(len(run) - 1)}
     return keys
 
@@ -64,7 +73,7 @@ def line_keys(lowered: str) -> set[str]:
         keys.add(f"<{word[:KEY_LEN]}")
         keys.add(f"{word[-KEY_LEN:]}>")
     if not lowered.isascii():
-        for run in CJK_RUN.findall(lowered):
+        for run in cjk_regexes()[0].findall(lowered):
             keys.update(f"~{run[i:i + 2]}" for i in range(len(run) - 1))
     return keys
 
@@ -75,40 +84,64 @@ def index_key(literal: str, frequency: dict[str, int]) -> str:
     return min(keys, key=lambda k: (frequency.get(k, 0), k)) if keys else ""
 
 
+Bucket = tuple[list[_Probe], list[_Probe], list[_Probe]]  # unless, context, primary
+
+
 @dataclass
 class Matcher:
     """The catalog's patterns indexed by the start or end of one required word each, so a line only meets
     the few patterns whose word it contains: matching cost barely grows with the size of the catalog.
-    Patterns whose literal is not ASCII (translations) are tried only on lines that are not ASCII."""
+    Patterns whose literal is not ASCII (translations) are tried only on lines that are not ASCII.
+    Built from the catalog cache, a bucket is parsed when a line first needs it."""
 
     catalog: Catalog
-    by_word: dict[str, tuple[list[_Probe], list[_Probe], list[_Probe]]] = field(default_factory=dict)
-    always: tuple[list[_Probe], list[_Probe], list[_Probe]] = field(default_factory=lambda: ([], [], []))
-    non_ascii: tuple[list[_Probe], list[_Probe], list[_Probe]] = field(default_factory=lambda: ([], [], []))
+    by_word: dict[str, Bucket | list[int]] = field(default_factory=dict)  # a bucket, or its span in the cache
+    always: Bucket = field(default_factory=lambda: ([], [], []))
+    non_ascii: Bucket = field(default_factory=lambda: ([], [], []))
+    _probes: dict[int, _Probe] = field(default_factory=dict)  # by ordinal: one probe for a pattern under two keys
 
     @classmethod
     def build(cls, catalog: Catalog) -> Matcher:
+        """From the index stored in the catalog cache when it is there, else from every pattern's literals."""
         matcher = cls(catalog)
-        probes = []
-        for index, sig in enumerate(catalog.signatures):
-            for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns)):
-                for pattern in patterns:
-                    probes.append(_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case))
-        frequency: dict[str, int] = {}
-        for probe in probes:
-            for key in {k for lit in probe.literals for k in literal_keys(lit)}:
-                frequency[key] = frequency.get(key, 0) + 1
-        for probe in probes:
-            keys = [index_key(literal, frequency) for literal in probe.literals]
+        stored = catalog.index
+        if isinstance(stored, dict) and stored.get("format") == INDEX_FORMAT:
+            matcher.always = matcher._parse(stored["always"])
+            matcher.non_ascii = matcher._parse(stored["non_ascii"])
+            matcher.by_word = dict(stored["by_word"])
+            return matcher
+        probes = _probes(catalog)
+        for probe, route in zip(probes, _routes(probes), strict=True):
             kind = KIND_ORDER[probe.kind]
-            if all(keys):
-                for key in dict.fromkeys(keys):  # one alternative, one key; a line meets the probe once
-                    matcher.by_word.setdefault(key, ([], [], []))[kind].append(probe)
-            elif all(lit and not lit.isascii() for lit in probe.literals):
+            if route == [ALWAYS]:
+                matcher.always[kind].append(probe)
+            elif route == [NON_ASCII]:
                 matcher.non_ascii[kind].append(probe)
             else:
-                matcher.always[kind].append(probe)
+                for key in route:
+                    matcher.by_word.setdefault(key, ([], [], []))[kind].append(probe)
         return matcher
+
+    def _parse(self, span: list[int]) -> Bucket:
+        """A bucket read from its line of the catalog cache."""
+        index = self.catalog.index
+        start, end = span
+        bucket: Bucket = ([], [], [])
+        for ordinal, signature, kind, regex, literals, fixed, sources in json.loads(
+                index["blob"][index["base"] + start:index["base"] + end]):
+            probe = self._probes.get(ordinal)
+            if probe is None:
+                pattern = Pattern(regex, literals, fixed)
+                probe = _Probe(signature, kind, pattern, tuple(literals), pattern.ignore_case, tuple(sources))
+                self._probes[ordinal] = probe
+            bucket[KIND_ORDER[kind]].append(probe)
+        return bucket
+
+    def bucket(self, key: str) -> Bucket | None:
+        found = self.by_word.get(key)
+        if isinstance(found, list):
+            found = self.by_word[key] = self._parse(found)
+        return found
 
     def candidates(self, text: str, lowered: str) -> list[_Probe]:
         """The patterns that may match this line (each once): unless first, then context, then primary."""
@@ -116,7 +149,7 @@ class Matcher:
         if not text.isascii():
             groups.append(self.non_ascii)
         for key in line_keys(lowered):
-            bucket = self.by_word.get(key)
+            bucket = self.bucket(key)
             if bucket:
                 groups.append(bucket)
         found = [probe for kind in range(3) for group in groups for probe in group[kind]]
@@ -124,6 +157,49 @@ class Matcher:
 
 
 KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
+INDEX_FORMAT = 2  # bump when _routes, the key scheme or the record layout changes; another format is not used
+ALWAYS = "\0always"
+NON_ASCII = "\0non-ascii"
+
+
+def _probes(catalog: Catalog) -> list[_Probe]:
+    return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sig.sources)
+            for index, sig in enumerate(catalog.signatures)
+            for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns))
+            for pattern in patterns]
+
+
+def _routes(probes: list[_Probe]) -> list[list[str]]:
+    """Where each pattern goes in the index: under the rarest key of each of its literals, or tried on
+    every line (ALWAYS), or on every line that is not ASCII (NON_ASCII)."""
+    frequency: dict[str, int] = {}
+    for probe in probes:
+        for key in {k for lit in probe.literals for k in literal_keys(lit)}:
+            frequency[key] = frequency.get(key, 0) + 1
+    routes = []
+    for probe in probes:
+        keys = [index_key(literal, frequency) for literal in probe.literals]
+        if all(keys):
+            routes.append(list(dict.fromkeys(keys)))  # one alternative, one key; a line meets the probe once
+        elif all(lit and not lit.isascii() for lit in probe.literals):
+            routes.append([NON_ASCII])
+        else:
+            routes.append([ALWAYS])
+    return routes
+
+
+def cache_index(catalog: Catalog, add: Callable[[object], list[int]]) -> dict[str, object]:
+    """The index as the catalog cache stores it: each bucket one record (written with `add`, which returns
+    its span), so start-up reads only the buckets of the words a paste contains."""
+    probes = _probes(catalog)
+    buckets: dict[str, list[list[object]]] = {}
+    for ordinal, (probe, route) in enumerate(zip(probes, _routes(probes), strict=True)):
+        record = [ordinal, probe.signature, probe.kind, probe.pattern.pattern, list(probe.literals),
+                  probe.pattern.fixed, list(probe.sources)]
+        for key in route:
+            buckets.setdefault(key, []).append(record)
+    return {"format": INDEX_FORMAT, "always": add(buckets.pop(ALWAYS, [])),
+            "non_ascii": add(buckets.pop(NON_ASCII, [])), "by_word": {k: add(v) for k, v in sorted(buckets.items())}}
 
 
 def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
@@ -164,10 +240,6 @@ def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
         evidence.append(new)
 
 
-def source_allowed(sig: Signature, source: str) -> bool:
-    return source == "paste" or source in sig.sources
-
-
 def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
     """Run every pattern over the lines; group primary matches by signature and captures."""
     sigs = matcher.catalog.signatures
@@ -192,7 +264,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
                     for key, value in _captures(m, probe.pattern, english).items():
                         caps.setdefault(key, value)
                 continue
-            if not source_allowed(sigs[probe.signature], line.source):
+            if not (line.source == "paste" or line.source in probe.sources):
                 continue
             m = _search(probe, text, lowered)
             if not m or line.join_at and not m.start() < line.join_at < m.end():
@@ -253,7 +325,7 @@ def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
     return kept
 
 
-WORD_RE = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)*|[\u3040-\u30ff\u4e00-\u9fff]+")
+WORD_PATTERN = r"[a-z0-9]+(?:[-_./][a-z0-9]+)*|[\u3040-\u30ff\u4e00-\u9fff]+"  # compiled on first use
 STOPWORDS = frozenset(
     "a an the is are was be to of in on at for and or not no my i it its with from by as when after "
     "cannot can't does doesn't do get gets got will won't use using but this that there any".split()
@@ -263,7 +335,7 @@ STOPWORDS = frozenset(
 def _terms(text: str) -> set[str]:
     """Words for symptom search; Japanese runs are split into overlapping bigrams."""
     terms: set[str] = set()
-    for word in WORD_RE.findall(text.lower()):
+    for word in re.findall(WORD_PATTERN, text.lower()):
         if word[0] >= "\u3040":
             terms.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
         elif word not in STOPWORDS and len(word) > 1:

@@ -81,3 +81,22 @@ def test_catalog_from_cache_equals_catalog_from_toml(tmp_path):
         [p.pattern for p in s.patterns] for s in cached.signatures]
     assert [[p.required() for p in s.patterns] for s in fresh.signatures] == [
         [p.literals for p in s.patterns] for s in cached.signatures]
+
+
+def test_cached_matcher_index_equals_a_fresh_one():
+    """The index read from the cache is the one the matcher builds itself from the patterns (a stale one
+    would silently hide patterns from the lines that should meet them)."""
+    from diagnose.match import Matcher
+
+    cached = catalog.load()
+    assert cached.index, "no index in the cache: run python scripts/build_catalog_cache.py"
+    fresh = Matcher.build(catalog.load(use_cache=False))
+    stored = Matcher.build(cached)
+
+    def shape(m: Matcher) -> object:
+        def names(group: tuple) -> list:
+            return [[(p.signature, p.kind, p.pattern.pattern, p.literals, p.sources) for p in kind] for kind in group]
+
+        return {k: names(m.bucket(k)) for k in m.by_word}, names(m.always), names(m.non_ascii)
+
+    assert shape(fresh) == shape(stored)
