@@ -525,6 +525,8 @@ def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> 
             continue
         for pattern in (*sig.patterns, *sig.context):
             captures.update(pattern.groupindex)
+        for fix in sig.fixes:  # a name a fix fills in is a capture too (host checks give names no pattern has)
+            captures.update(PLACEHOLDER_RE.findall(" ".join((fix.title, *fix.commands))))
         for pattern in sig.patterns:
             literal = required_literal(pattern.compiled)
             if len(literal.strip()) < MIN_LITERAL:

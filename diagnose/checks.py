@@ -32,6 +32,10 @@ class HostState:
     cmdline: tuple[str, str] | None = None  # (path, text)
     hosts: tuple[str, str] | None = None
     hostname: str | None = None
+    ifcfg: dict[str, tuple[str, str]] | None = None  # device -> (path, text) of RHEL network scripts
+    dnsmasq: list[tuple[str, int, str, str]] | None = None  # system dnsmasq: (path, line, option, value)
+    dominfo: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # guest -> virsh dominfo
+    capabilities: tuple[str, parsers.Capabilities] | None = None  # (path, virsh capabilities)
     groups: dict[str, list[str]] | None = None
     virsh_list: tuple[str, str] | None = None
     environment: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
@@ -41,6 +45,9 @@ class HostState:
     user: str = ""
     domcaps: dict[str, str] = field(default_factory=dict)  # guest -> domcapabilities XML (live daemon)
     domcaps_errors: dict[str, str] = field(default_factory=dict)  # guest -> libvirt's error for it
+    iommu_groups: dict[str, list[str]] | None = None  # IOMMU group -> its PCI devices (when a guest assigns one)
+    checksum_warnings: list[tuple[str, Evidence]] = field(default_factory=list)  # B.10 log lines: (network, line)
+    dhcp_replies: list[tuple[str, str, Evidence]] = field(default_factory=list)  # dnsmasq: (OFFER|ACK, mac, line)
 
 
 def _hit(sig_id: str, captures: dict[str, str], evidence: list[Evidence], confidence: float = 0.85) -> Hit:
@@ -160,13 +167,17 @@ def default_uri_elsewhere(state: HostState, ask: Ask) -> list[Hit]:
 def kvm_not_usable(state: HostState, ask: Ask) -> list[Hit]:
     """B.15 and beyond: no vmx/svm in the CPU flags, or kvm modules not loaded, with kvm guests defined."""
     kvm_guests = [d for d in _defined(state) if d.root.get("type") == "kvm"]  # type: ignore[union-attr]
-    if state.cpu_flags is None and state.modules is None:
-        return []
     evidence = []
     if state.cpu_flags is not None and not state.cpu_flags & {"vmx", "svm"}:
         evidence.append(Evidence("cpuinfo", 0, "no vmx or svm flag in /proc/cpuinfo", "/proc/cpuinfo"))
     elif state.modules is not None and not state.modules & {"kvm_intel", "kvm_amd"}:
         evidence.append(Evidence("modules", 0, "neither kvm_intel nor kvm_amd is loaded", "/proc/modules"))
+    if state.capabilities is not None and any(g.os_type == "hvm" for g in state.capabilities[1].guests):
+        path, caps = state.capabilities
+        if "kvm" not in caps.domain_types():  # libvirt offers kvm only when it can open /dev/kvm
+            kinds = ", ".join(sorted(caps.domain_types())) or "none"
+            evidence.append(Evidence("virsh-capabilities", 0, f"virsh capabilities offers guest domain types {kinds}, "
+                                     "no kvm", path))
     if not evidence:
         return []
     guest = _name(kvm_guests[0]) if kvm_guests else ""
@@ -363,6 +374,10 @@ def guest_networks(state: HostState, ask: Ask) -> list[Hit]:
     for network, (doc, iface) in sorted(used.items()):
         captures = {"network": network, "guest": _name(doc)}
         evidence = [_xml_ev(doc, iface, f"{_name(doc)}: <source network='{network}'/>")]
+        dominfo = state.dominfo.get(_name(doc))
+        if dominfo and dominfo[1].get("Autostart") == "enable":  # a sosreport: the guest starts with the host
+            evidence.append(Evidence("virsh-dominfo", 0, f"{_name(doc)} is set to autostart (Autostart: enable)",
+                                     dominfo[0]))
         if network not in defined:
             hits.append(_hit("network-not-started", captures,
                              [*evidence, Evidence("network-xml", 0, f"no network {network!r} is defined")], 0.8))
@@ -389,8 +404,10 @@ def system_dnsmasq(state: HostState, ask: Ask) -> list[Hit]:
     running = ask("system_dnsmasq_running", {})
     if running.value is not True:
         return []
+    scope = [Evidence("dnsmasq-conf", line, f"{key}={value}", path) for path, line, key, value in state.dnsmasq or []
+             if key in ("interface", "except-interface", "listen-address")]
     return [_hit("dnsmasq-start-failed", {"path": "/etc/dnsmasq.conf"},
-                 [Evidence("dnsmasq-conf", 0, binds.detail, "/etc/dnsmasq.conf"),
+                 [Evidence("dnsmasq-conf", 0, binds.detail, "/etc/dnsmasq.conf"), *scope[:2],
                   Evidence("probe:system_dnsmasq_running", 0, running.detail)], 0.8)]
 
 
@@ -408,6 +425,124 @@ def bridge_delay(state: HostState, ask: Ask) -> list[Hit]:
             hits.append(_hit("dhcp-bridge-forward-delay", {"network": _name(doc), "bridge": bridge.get("name", "")},
                              [_xml_ev(doc, bridge, f"<bridge name='{bridge.get('name')}' stp='on' delay='{delay}'/>")],
                              0.75))
+    return hits + host_bridge_delay(state, ask)
+
+
+def host_bridge_delay(state: HostState, ask: Ask) -> list[Hit]:
+    """B.8 for a host bridge outside libvirt: a guest is attached to a bridge whose RHEL network script
+    turns STP on, and whose forward delay (from ip -d or /sys, else the script's DELAY=) is not 0."""
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for doc in _defined(state):
+        for iface in _interfaces(doc):
+            source = iface.find("source")  # type: ignore[attr-defined]
+            is_bridge = iface.get("type") == "bridge" and source is not None  # type: ignore[attr-defined]
+            bridge = source.get("bridge", "") if is_bridge else ""
+            if not bridge or bridge in seen or bridge not in (state.ifcfg or {}):
+                continue
+            seen.add(bridge)
+            path, text = state.ifcfg[bridge]  # type: ignore[index]
+            values = parsers.parse_ifcfg(text)
+            if values.get("TYPE", "").lower() != "bridge" or values.get("STP", "").lower() not in ("on", "yes"):
+                continue
+            delay = ask("bridge_forward_delay_zero", {"bridge": bridge})
+            if delay.value is not False:
+                continue
+            evidence = [_xml_ev(doc, iface, f"{_name(doc)}: <source bridge='{bridge}'/>")]
+            for key in ("STP", "DELAY"):
+                line, shown = parsers.ifcfg_line(text, key)
+                if line:
+                    evidence.append(Evidence("ifcfg", line, shown, path))
+            hits.append(_hit("dhcp-bridge-forward-delay", {"bridge": bridge, "guest": _name(doc)}, evidence, 0.75))
+    return hits
+
+
+CHECKSUM_WARN_RE = re.compile(r"Could not add rule to fixup DHCP response checksums on network "
+                              r"'?([\w.-]+?)'?\.?(?=\s|$)"
+                              r"|May need to update iptables package (?:&|and) kernel to support CHECKSUM rule")
+
+
+def dhcp_checksum_vhost(state: HostState, ask: Ask) -> list[Hit]:
+    """B.8: the guide's four conditions together: a virtio interface that uses vhost-net (no
+    <driver name='qemu'/>), vhost-net loaded, DHCP from the host (the network's <dhcp>), and iptables
+    older than 1.4.10 (no CHECKSUM target; on RHEL 6, whose 1.4.7 has it as a backport, libvirt's warning
+    that the rule could not be added): DHCP replies reach the guest with bad checksums."""
+    dhcp = {_name(n): (n, n.root.find("ip/dhcp")) for n in state.networks  # type: ignore[union-attr]
+            if n.root is not None and n.root.find("ip/dhcp") is not None}  # type: ignore[attr-defined]
+    candidates = []
+    for doc in _defined(state):
+        for iface in _interfaces(doc):
+            source, model, driver = (iface.find(tag) for tag in ("source", "model", "driver"))  # type: ignore
+            network = source.get("network") if iface.get("type") == "network" and source is not None else None
+            if (network in dhcp and model is not None and model.get("type") == "virtio"
+                    and (driver is None or driver.get("name") != "qemu")):
+                candidates.append((doc, model, network))
+    if not candidates:
+        return []
+    vhost = ask("vhost_net_loaded", {})
+    if vhost.value is not True:
+        return []
+    iptables = ask("iptables_checksum_target", {})
+    hits = []
+    for doc, model, network in candidates:
+        net_doc, dhcp_node = dhcp[network]
+        warned = [ev for net, ev in state.checksum_warnings if net in (network, "")]
+        stuck = _dhcp_offers_unanswered(state, model.getparent())
+        if not (iptables.value is False or iptables.value is None and warned and stuck):
+            continue  # the fourth condition: iptables without CHECKSUM, or (its version proving nothing, as on
+            # RHEL 6) libvirt's warning that the rule failed and dnsmasq's offers to this guest never taken
+        warned += stuck[-1:]
+        evidence = [_xml_ev(doc, model, f"{_name(doc)}: <model type='virtio'/> on network {network}, "
+                            "no <driver name='qemu'/> (vhost-net is used)"),
+                    _xml_ev(net_doc, dhcp_node, f"network {network} gives addresses by DHCP from this host"),
+                    *warned[:2]]  # the facts (vhost-net, iptables version) are shown with the finding
+        captures = {"guest": _name(doc), "network": network}
+        hits.append(Hit("dhcp-checksum-vhost", tuple(sorted(captures.items())), tuple(evidence),
+                        0.9 if warned else 0.8, lines=frozenset((ev.path, ev.line) for ev in warned)))
+    return hits
+
+
+def _dhcp_offers_unanswered(state: HostState, interface: object) -> list[Evidence]:
+    """dnsmasq's DHCPOFFERs to this interface's MAC address when it offered more than once and never
+    acknowledged one: the guest does not take the replies (B.8's symptom); [] otherwise."""
+    mac_node = interface.find("mac") if interface is not None else None  # type: ignore[attr-defined]
+    mac = (mac_node.get("address") or "").lower() if mac_node is not None else ""
+    offers = [ev for kind, address, ev in state.dhcp_replies if address == mac and kind == "DHCPOFFER"]
+    acked = any(kind == "DHCPACK" and address == mac for kind, address, _ in state.dhcp_replies)
+    return offers if mac and len(offers) > 1 and not acked else []
+
+
+def firewalld_zone(state: HostState, ask: Ask) -> list[Hit]:
+    """B.8 and beyond: firewalld runs with its nftables backend and has no 'libvirt' zone, so the bridge of
+    a NAT, routed or isolated network falls in the default zone, which blocks the guests' DHCP, DNS and
+    forwarding (libvirt 5.1 and later refuse to start the network)."""
+    networks = []
+    for doc in state.networks:
+        if doc.root is None or getattr(doc.root, "tag", "") != "network":
+            continue
+        forward = doc.root.find("forward")  # type: ignore[attr-defined]
+        mode = forward.get("mode", "nat") if forward is not None else "isolated"
+        if mode in ("nat", "route", "isolated"):
+            networks.append((doc, forward, mode))
+    if not networks:
+        return []
+    running = ask("firewalld_running", {})
+    if running.value is not True:
+        return []
+    nftables = ask("firewalld_nftables_backend", {})
+    if nftables.value is not True:
+        return []
+    zone = ask("firewalld_libvirt_zone", {})
+    if zone.value is not False:
+        return []
+    hits = []  # the facts (firewalld, its backend, the zone, libvirt's version) are shown with the finding
+    for doc, forward, mode in networks:
+        bridge = doc.root.find("bridge")  # type: ignore[union-attr]
+        shown = f"<forward mode='{mode}'/>" if forward is not None else "no <forward> (isolated)"
+        node = forward if forward is not None else doc.root
+        hits.append(_hit("firewalld-libvirt-zone-missing",
+                         {"network": _name(doc), "bridge": bridge.get("name", "") if bridge is not None else ""},
+                         [_xml_ev(doc, node, f"network {_name(doc)}: {shown}: libvirt adds firewall rules")], 0.9))
     return hits
 
 
@@ -567,17 +702,72 @@ def hostdev_in_use_by_running(state: HostState, ask: Ask) -> list[Hit]:
     return hits
 
 
-def _pci_addresses(doc: XmlDoc) -> list[str]:
-    found = []
+def _pci_hostdevs(doc: XmlDoc) -> list[tuple[str, object]]:
+    """A guest's assigned PCI devices: (address as 0000:01:00.0, its <hostdev> element)."""
+    found: list[tuple[str, object]] = []
     if doc.root is None:
         return found
-    for dev in doc.root.iterfind("devices/hostdev[@type='pci']/source/address"):  # type: ignore[attr-defined]
+    for hostdev in doc.root.iterfind("devices/hostdev[@type='pci']"):  # type: ignore[attr-defined]
+        dev = hostdev.find("source/address")
+        if dev is None:
+            continue
         try:
-            found.append(f"{int(dev.get('domain', '0'), 0):04x}:{int(dev.get('bus', '0'), 0):02x}:"
-                         f"{int(dev.get('slot', '0'), 0):02x}.{int(dev.get('function', '0'), 0):x}")
+            found.append((f"{int(dev.get('domain', '0'), 0):04x}:{int(dev.get('bus', '0'), 0):02x}:"
+                          f"{int(dev.get('slot', '0'), 0):02x}.{int(dev.get('function', '0'), 0):x}", hostdev))
         except ValueError:
             continue
     return found
+
+
+def _pci_addresses(doc: XmlDoc) -> list[str]:
+    return [address for address, _ in _pci_hostdevs(doc)]
+
+
+def iommu_group_viable(state: HostState, ask: Ask) -> list[Hit]:
+    """Chapter 12: a guest's PCI device shares its IOMMU group with an endpoint that the guest does not
+    assign and that a host driver holds: VFIO refuses the whole group ("group N is not viable")."""
+    if not state.iommu_groups:
+        return []
+    group_of = {address: group for group, members in state.iommu_groups.items() for address in members}
+    hits = []
+    for doc in _defined(state):
+        assigned = dict(_pci_hostdevs(doc))
+        reported: set[str] = set()
+        for address, hostdev in sorted(assigned.items()):
+            group = group_of.get(address)
+            if group is None or group in reported:
+                continue
+            reported.add(group)
+            held = [(peer, ask("pci_host_driver_bound", {"device": peer}))
+                    for peer in state.iommu_groups[group] if peer not in assigned]
+            held = [(peer, fact) for peer, fact in held if fact.value is True]
+            if not held:
+                continue
+            guest = _name(doc)
+            evidence = [_xml_ev(doc, hostdev, f"{guest} assigns PCI device {address} (IOMMU group {group})")]
+            evidence += [Evidence("probe:pci_host_driver_bound", 0, f"group {group}: {fact.detail}")
+                         for _, fact in held]
+            nodedev = "pci_" + held[0][0].replace(":", "_").replace(".", "_")
+            hits.append(_hit("vfio-group-not-viable", {"guest": guest, "device": address, "iommu_group": group,
+                                                       "nodedev": nodedev}, evidence))
+    return hits
+
+
+def interrupt_remapping(state: HostState, ask: Ask) -> list[Hit]:
+    """Chapter 12: a guest assigns a PCI device, the kernel did not enable interrupt remapping, and neither
+    allow_unsafe_assigned_interrupts (RHEL 6) nor allow_unsafe_interrupts (VFIO) is set: assignment fails."""
+    assigned = [(doc, _pci_hostdevs(doc)[0]) for doc in _defined(state) if _pci_hostdevs(doc)]
+    if not assigned:
+        return []
+    remap = ask("interrupt_remapping_enabled", {})
+    if remap.value is not False or ask("iommu_enabled", {}).value is False:  # no IOMMU: iommu-unavailable
+        return []
+    unsafe = ask("unsafe_interrupts_allowed", {})
+    if unsafe.value is not False:
+        return []
+    return [_hit("interrupt-remapping-unsupported", {"guest": _name(doc), "device": address},
+                 [_xml_ev(doc, hostdev, f"{_name(doc)} assigns PCI device {address}")])  # facts: with the finding
+            for doc, (address, hostdev) in assigned]
 
 
 CHECKS: dict[str, Callable[[HostState, Ask], list[Hit]]] = {
@@ -602,4 +792,8 @@ CHECKS: dict[str, Callable[[HostState, Ask], list[Hit]]] = {
     "constant_tsc": constant_tsc,
     "preflight_domcaps": preflight_domcaps,
     "hostdev_in_use_by_running": hostdev_in_use_by_running,
+    "dhcp_checksum_vhost": dhcp_checksum_vhost,
+    "firewalld_zone": firewalld_zone,
+    "iommu_group_viable": iommu_group_viable,
+    "interrupt_remapping": interrupt_remapping,
 }

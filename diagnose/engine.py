@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -166,8 +167,9 @@ def _serial_log_owners(state: object) -> dict[str, str]:
 
 
 def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of (number, text)
-    """A libvirtd.log is read record-wise (only error and warning records reach the matcher);
-    every other log line by line."""
+    """A libvirtd.log is read record-wise (only error and warning records reach the matcher); a journal
+    export entry by entry, as the lines `journalctl -o short-iso` would print; every other log line by
+    line (journalctl's own marker and catalog lines left out)."""
     if source == "libvirtd-log":
         from diagnose import logscan
 
@@ -183,18 +185,41 @@ def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of
                 for number, raw in found:
                     yield number, raw.decode("utf-8", errors="replace")
                 return
+    if source == "journal":
+        import itertools
+
+        from diagnose import parsers
+        from diagnose.sources import CHUNK
+
+        with host.open_binary(path) as handle:  # type: ignore[attr-defined]
+            head = handle.read(64)
+            if parsers.is_journal_export(head):
+                blocks = itertools.chain((head,), iter(lambda: handle.read(CHUNK), b""))
+                for entry in parsers.iter_journal_export(blocks):
+                    yield from parsers.journal_entry_lines(entry)
+                return
+        for number, text in host.iter_lines(path):  # type: ignore[attr-defined]
+            if not parsers.is_journal_marker(text):
+                yield number, text
+        return
     yield from host.iter_lines(path)  # type: ignore[attr-defined]
 
 
+DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and again, never taken"
+    r"dnsmasq-dhcp\[\d+\]: (?P<kind>DHCPOFFER|DHCPACK)\(\S+\) \S+ (?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})")
+
+
 def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - generator of match.Line
-    """Stream every log source as Lines; note migrations and guest boot failures for the checks."""
-    from diagnose.checks import BOOT_FAIL_RE
+    """Stream every log source as Lines; note migrations, guest boot failures and B.10's checksum
+    warnings for the checks."""
+    from diagnose.checks import BOOT_FAIL_RE, CHECKSUM_WARN_RE
     from diagnose.match import Line
-    from diagnose.sources import LOG_SOURCES, Unreadable
+    from diagnose.model import Evidence
+    from diagnose.sources import LOG_SOURCES, Unreadable, log_paths
 
     owners = _serial_log_owners(state)
     for source in LOG_SOURCES:
-        for path in host.find(source):  # type: ignore[attr-defined]
+        for path in log_paths(host, source):  # type: ignore[arg-type]
             stem = path.rsplit("/", 1)[-1].removesuffix(".log")
             guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
             try:
@@ -203,6 +228,15 @@ def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - g
                         state.migration_seen = True  # type: ignore[attr-defined]
                     if guest and BOOT_FAIL_RE.search(text):
                         state.guest_log_lines.setdefault(guest, []).append(text)  # type: ignore[attr-defined]
+                    warning = (CHECKSUM_WARN_RE.search(text) if ("hecksum" in text or "CHECKSUM" in text)
+                               and source != "qemu-guest-log" else None)
+                    if warning and len(state.checksum_warnings) < 1000:  # type: ignore[attr-defined]
+                        state.checksum_warnings.append(  # type: ignore[attr-defined]
+                            (warning.group(1) or "", Evidence(source, number, text.strip(), path)))
+                    dhcp = DHCP_REPLY_RE.search(text) if "DHCP" in text else None
+                    if dhcp and len(state.dhcp_replies) < 10_000:  # type: ignore[attr-defined]
+                        state.dhcp_replies.append((dhcp.group("kind"), dhcp.group("mac").lower(),  # type: ignore
+                                                   Evidence(source, number, text.strip(), path)))
                     yield Line(source, number, text, path)
             except Unreadable as exc:
                 report.skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))

@@ -20,6 +20,9 @@ FACT_NAMES = frozenset("""
     ovmf_installed path_exists path_on_shared_storage path_traversable_by_qemu polkit_available port_53_in_use
     qemu_dynamic_ownership selinux_enforcing server_cert_exists socket_group_set system_dnsmasq_running
     tun_device_exists user_is_root vfio_loaded vhost_net_loaded virtlogd_running
+    firewalld_libvirt_zone firewalld_nftables_backend interrupt_remapping_enabled iptables_checksum_target
+    libvirt_sets_firewalld_zone pci_host_driver_bound unsafe_interrupts_allowed debian_family
+    legacy_kvm_assignment
 """.split())
 
 

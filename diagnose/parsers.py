@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from diagnose.match import Line
 
@@ -242,6 +243,54 @@ def parse_virsh_list(text: str) -> list[tuple[str, str, str]] | None:
     return rows
 
 
+def find_package(lines: Iterable[tuple[int, str]], name: str) -> tuple[int, str, str] | None:
+    """An installed package's (line number, version, line) in a package list: /var/lib/dpkg/status
+    stanzas, `dpkg -l` rows, or rpm NVRA lines (a sosreport's installed-rpms and rpm/package-data)."""
+    rpm = re.compile(rf"^{re.escape(name)}-(\d[\w.+~^]*-[\w.+~^]+?)(?:\.\w+)?(?=~~|\s|$)")  # name-version-release.arch
+    stanza = ""
+    installed = False
+    for number, line in lines:
+        if line.startswith("Package: "):
+            stanza, installed = line[9:].strip(), False
+        elif line.startswith("Status: "):
+            installed = line.split()[-1] == "installed"
+        elif line.startswith("Version: ") and stanza == name and installed:
+            return number, line[9:].strip(), line
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] in ("ii", "hi") and fields[1].split(":")[0] == name:
+            return number, fields[2], line
+        m = rpm.match(line)
+        if m:
+            return number, m.group(1), line
+    return None
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'1:1.4.7-5.1.el6_2' -> (1, 4, 7): the upstream version's numbers, epoch and release dropped."""
+    upstream = version.split(":", 1)[-1].split("-", 1)[0]
+    return tuple(int(n) for n in re.findall(r"\d+", upstream))
+
+
+IRQ_REMAP_ON = re.compile(r"Enabled IRQ remapping in \w+ mode|Enabled (?:x2apic and )?[Ii]nterrupt-remapping"
+                          r"|AMD-Vi: Interrupt remapping enabled")
+IRQ_REMAP_OFF = re.compile(r"Failed to enable (?:irq|Interrupt)[- ]remapping|Not enabling interrupt remapping"
+                           r"|interrupt remapping is being disabled|No interrupt remapping support")
+
+
+def irq_remapping_state(lines: Iterable[tuple[int, str]]) -> tuple[bool, int, str] | None:
+    """Kernel log lines -> whether the kernel enabled interrupt remapping, from the last line that says
+    so: (enabled, line number, line), or None when no line does."""
+    found = None
+    for number, line in lines:
+        if "emapping" not in line:
+            continue
+        if IRQ_REMAP_ON.search(line):
+            found = (True, number, line)
+        elif IRQ_REMAP_OFF.search(line):
+            found = (False, number, line)
+    return found
+
+
 IP_LINK_RE = re.compile(r"^\d+:\s+([^:@\s]+)(?:@\S+)?:\s+<")
 
 
@@ -264,3 +313,396 @@ def parse_ip_details(text: str) -> dict[str, dict[str, str]]:
         if words[:1] == ["bridge"] and "forward_delay" in words[:-1]:
             found[current]["forward_delay"] = words[words.index("forward_delay") + 1]
     return found
+
+
+# --- dnsmasq -------------------------------------------------------------------------------------
+
+
+def _dnsmasq_clean(raw: str) -> str:
+    """One dnsmasq.conf line as dnsmasq reads it: double quotes removed (their content kept as is), white
+    space made single spaces, and a `#` at the start or after white space (outside quotes) ends it."""
+    out: list[str] = []
+    quoted = False
+    white = True
+    for char in raw:
+        if char == '"':
+            quoted = not quoted
+            white = False
+            continue
+        if quoted:
+            out.append(char)
+        elif char.isspace():
+            out.append(" ")
+            white = True
+        elif char == "#" and white:
+            break
+        else:
+            out.append(char)
+            white = False
+    return "".join(out).strip()
+
+
+def parse_dnsmasq_conf(text: str) -> dict[str, list[tuple[int, str]]]:
+    """dnsmasq.conf (or a file it includes) -> {option: [(line, value), ...]} in file order.
+
+    One option a line: `option=value` (spaces around `=` allowed) or a bare `option` (value ""); `#`
+    comments; repeated options (interface=, listen-address=, conf-dir=, conf-file=) keep every value.
+    `conf-dir=` and `conf-file=` are returned like the others: the caller follows them."""
+    options: dict[str, list[tuple[int, str]]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _dnsmasq_clean(raw)
+        if not line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("--")
+        if key and " " not in key:
+            options.setdefault(key, []).append((number, value.strip()))
+    return options
+
+
+DNSMASQ_SHORT_OPTIONS = {"-C": "conf-file", "-7": "conf-dir", "-z": "bind-interfaces", "-i": "interface",
+                         "-I": "except-interface", "-a": "listen-address"}
+
+
+def dnsmasq_command_options(command: str) -> dict[str, list[str]]:
+    """The options of a dnsmasq command line (`ps` output or /proc/PID/cmdline with spaces), by long name:
+    `-7 /etc/dnsmasq.d,.bak` and `--conf-dir=/etc/dnsmasq.d,.bak` both give {"conf-dir": [...]}."""
+    words = command.split()
+    options: dict[str, list[str]] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("--"):
+            key, _, value = word[2:].partition("=")
+            options.setdefault(key, []).append(value)
+        elif word in DNSMASQ_SHORT_OPTIONS:
+            key = DNSMASQ_SHORT_OPTIONS[word]
+            takes_value = key != "bind-interfaces"
+            value = words[index] if takes_value and index < len(words) else ""
+            index += 1 if takes_value else 0
+            options.setdefault(key, []).append(value)
+    return options
+
+
+def dnsmasq_conf_dir_files(value: str, names: list[str]) -> tuple[str, list[str]]:
+    """Which files of a directory dnsmasq reads for `conf-dir=DIR[,ext...]`: (DIR, the names, sorted).
+
+    As dnsmasq does: names ending in `~` or starting with `.` or with `#` (and ending with it) are always
+    skipped; `,*.conf` loads only names with that ending; `,.bak` skips names with that ending."""
+    directory, *extensions = [part.strip() for part in value.split(",")]
+    wanted = [ext[1:] for ext in extensions if ext.startswith("*")]
+    skipped = [ext for ext in extensions if ext and not ext.startswith("*")]
+    chosen = []
+    for name in names:
+        if name.endswith("~") or name.startswith(".") or (name.startswith("#") and name.endswith("#")):
+            continue
+        if wanted and not any(name.endswith(ext) for ext in wanted):
+            continue
+        if any(name.endswith(ext) for ext in skipped):
+            continue
+        chosen.append(name)
+    return directory.rstrip("/") or "/", sorted(chosen)
+
+
+# --- RHEL network scripts (ifcfg-*, /etc/sysconfig/network) --------------------------------------
+
+SHELL_ASSIGN_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def parse_ifcfg(text: str) -> dict[str, str]:
+    """A shell-style KEY=value file sourced by RHEL's network scripts (ifcfg-*, /etc/sysconfig/network)
+    -> {KEY: value}: single and double quotes and backslashes as the shell reads them, `#` comments (a
+    whole line, or after the value), the last assignment of a key wins."""
+    import shlex
+
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        m = SHELL_ASSIGN_RE.match(line)
+        if not m:
+            continue
+        raw = m.group(2)
+        if raw[:1].isspace():  # `KEY= value` sets KEY to "" (and runs `value` as a command)
+            values[m.group(1)] = ""
+            continue
+        try:
+            words = shlex.split(raw, comments=True)
+        except ValueError:  # an unbalanced quote: take the text up to a comment
+            words = [raw.split(" #", 1)[0].strip().strip("\"'")]
+        values[m.group(1)] = words[0] if words else ""
+    return values
+
+
+def ifcfg_line(text: str, key: str) -> tuple[int, str]:
+    """The 1-based line that sets KEY in a shell-style file (the last one wins), and its text; (0, "") if
+    none does."""
+    found = (0, "")
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = SHELL_ASSIGN_RE.match(line)
+        if m and m.group(1) == key:
+            found = (number, line.strip())
+    return found
+
+
+# --- systemd journal ---------------------------------------------------------------------------
+
+JOURNAL_FIELD_RE = re.compile(rb"[A-Z0-9_]+")  # journald field names: upper case letters, digits, "_"
+MAX_JOURNAL_VALUE = 64 * 1024  # a longer field value is cut (the rest is skipped, never held)
+MAX_JOURNAL_FIELDS = 256  # fields kept of one entry
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One entry of `journalctl -o export`: its fields, and the 1-based line where MESSAGE's text starts
+    (0 when it has no MESSAGE). A multi-line message's N-th line is on line `line + N`."""
+
+    line: int
+    fields: dict[str, str]
+
+
+class _ByteStream:
+    """Bytes from an iterable of blocks, read by line or by count, counting the newlines consumed so
+    far; holds at most one block."""
+
+    def __init__(self, blocks: Iterable[bytes]) -> None:
+        self._blocks = iter(blocks)
+        self._buffer = b""
+        self._pos = 0
+        self.newlines = 0
+
+    def _fill(self) -> bool:
+        for block in self._blocks:
+            if block:
+                self._buffer = self._buffer[self._pos :] + block
+                self._pos = 0
+                return True
+        return False
+
+    def readline(self, limit: int) -> bytes | None:
+        """The next line without its newline, cut at `limit` bytes (the rest skipped); None at the end."""
+        kept = b""
+        seen = False
+        while True:
+            end = self._buffer.find(b"\n", self._pos)
+            stop = end if end >= 0 else len(self._buffer)
+            if stop > self._pos:
+                seen = True
+                if len(kept) < limit:
+                    kept += self._buffer[self._pos : min(stop, self._pos + limit - len(kept))]
+            if end >= 0:
+                self._pos = end + 1
+                self.newlines += 1
+                return kept
+            self._pos = len(self._buffer)
+            if not self._fill():
+                return kept if seen else None
+
+    def read(self, size: int, keep: bool = True) -> bytes:
+        """Up to `size` bytes (fewer at the end); with keep=False they are skipped, not returned."""
+        parts: list[bytes] = []
+        while size > 0:
+            if self._pos >= len(self._buffer) and not self._fill():
+                break
+            piece = self._buffer[self._pos : self._pos + size]
+            self._pos += len(piece)
+            size -= len(piece)
+            self.newlines += piece.count(b"\n")
+            if keep:
+                parts.append(piece)
+        return b"".join(parts)
+
+
+def iter_journal_export(blocks: Iterable[bytes]) -> Iterator[JournalEntry]:
+    """`journalctl -o export` output, as blocks of bytes -> its entries, streamed.
+
+    Entries are separated by a blank line; a field is `KEY=value` on one line, or (for a value holding a
+    newline or bytes that are not UTF-8) `KEY`, a newline, a 64-bit little-endian length, the value and a
+    newline. Values longer than MAX_JOURNAL_VALUE are cut, so memory stays bounded whatever the input."""
+    stream = _ByteStream(blocks)
+    fields: dict[str, str] = {}
+    message_line = 0
+    while True:
+        number = stream.newlines + 1
+        raw = stream.readline(MAX_JOURNAL_VALUE)
+        if raw is None:
+            break
+        if not raw:
+            if fields:
+                yield JournalEntry(message_line, fields)
+            fields, message_line = {}, 0
+            continue
+        name, equals, value = raw.partition(b"=")
+        if not equals:
+            if not JOURNAL_FIELD_RE.fullmatch(raw):
+                continue  # not a field: skipped
+            size = int.from_bytes(stream.read(8), "little")
+            number = stream.newlines + 1
+            value = stream.read(min(size, MAX_JOURNAL_VALUE))
+            stream.read(size - len(value) + 1, keep=False)  # the rest of a long value, and its newline
+        elif not JOURNAL_FIELD_RE.fullmatch(name):
+            continue
+        if len(fields) < MAX_JOURNAL_FIELDS:
+            key = name.decode("ascii")
+            fields[key] = value.decode("utf-8", errors="replace")
+            if key == "MESSAGE":
+                message_line = number
+    if fields:
+        yield JournalEntry(message_line, fields)
+
+
+def is_journal_export(head: bytes) -> bool:
+    """The start of a file is `journalctl -o export` output (every entry starts with __CURSOR=, or with
+    __REALTIME_TIMESTAMP= when the cursor was left out)."""
+    return head.lstrip(b"\n").startswith((b"__CURSOR=", b"__REALTIME_TIMESTAMP="))
+
+
+def _journal_time(microseconds: str) -> str:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromtimestamp(int(microseconds) / 1_000_000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def journal_entry_lines(entry: JournalEntry) -> list[tuple[int, str]]:
+    """An export entry as `journalctl -o short-iso` prints it, one (line number, text) per line of its
+    message: `2024-05-02T06:58:05+0000 kvm1 virtqemud[1187]: message`. The name is SYSLOG_IDENTIFIER,
+    else the process name, else the systemd unit; the time is UTC."""
+    fields = entry.fields
+    message = fields.get("MESSAGE")
+    if message is None or not entry.line:
+        return []
+    name = fields.get("SYSLOG_IDENTIFIER") or fields.get("_COMM") or fields.get("_SYSTEMD_UNIT") or "unknown"
+    pid = fields.get("SYSLOG_PID") or fields.get("_PID")
+    stamp = " ".join(p for p in (_journal_time(fields.get("__REALTIME_TIMESTAMP", "")), fields.get("_HOSTNAME", ""))
+                     if p)
+    head = f"{stamp} {name}" if stamp else name
+    head += f"[{pid}]: " if pid else ": "
+    return [(entry.line + i, head + text.rstrip("\r")) for i, text in enumerate(message.split("\n"))
+            if text.strip()]
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """One record of `journalctl -o short|short-iso|short-precise|short-iso-precise` (or syslog)."""
+
+    time: str
+    host: str
+    identifier: str
+    pid: str
+    message: str
+
+
+JOURNAL_SHORT_RE = re.compile(
+    r"^(?P<time>(?:[A-Z][a-z]{2} [ \d]\d|\d{4}-\d\d-\d\d)[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d|Z)?)"
+    r" (?P<host>\S+) (?P<ident>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<message>.*)$")
+
+
+def parse_journal_short(line: str) -> JournalLine | None:
+    """A line of journalctl's short formats -> its record; None for a marker line (`-- Boot ... --`,
+    `-- Reboot --`, the catalog's `-- ` text) or a continuation line of a multi-line message."""
+    m = JOURNAL_SHORT_RE.match(line)
+    if not m:
+        return None
+    return JournalLine(m.group("time"), m.group("host"), m.group("ident"), m.group("pid") or "", m.group("message"))
+
+
+def is_journal_marker(line: str) -> bool:
+    """journalctl's own lines, no log messages: `-- Logs begin at ...`, `-- Boot <id> --`, `-- Reboot --`,
+    `-- No entries --`, and the explanations `--catalog` adds (each starts with `-- `)."""
+    return line.startswith("-- ") or line == "--"
+
+
+# --- virsh dominfo and virsh capabilities --------------------------------------------------------
+
+
+def parse_virsh_dominfo(text: str) -> dict[str, str]:
+    """`virsh dominfo GUEST` -> {"Id": "-", "Name": "web01", "State": "shut off", "Autostart": "enable",
+    "Persistent": "yes", "Managed save": "no", ...}. Each line is a label (padded to 15 columns), a colon
+    and a value; lines whose label is blank continue the previous value ("Messages:"). {} if the text is
+    not dominfo output (no Name:)."""
+    info: dict[str, str] = {}
+    last = ""
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line[:1].isspace():
+            if last:
+                info[last] += "\n" + line.strip()
+            continue
+        label, colon, value = line.partition(":")
+        if colon and label.strip() and label.strip().lower() != "error":
+            last = label.strip()
+            info[last] = value.strip()
+    return info if "Name" in info else {}
+
+
+@dataclass(frozen=True)
+class GuestCaps:
+    """One <guest> of the capabilities: an OS type on an architecture, its machine types (aliases like
+    `pc` included) and the domain types (kvm, qemu) it can run with."""
+
+    os_type: str
+    arch: str
+    machines: tuple[str, ...]
+    domain_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """`virsh capabilities`: the host CPU (model, vendor, the features libvirt lists beyond the model's
+    own), the guests it can run, IOMMU support (None if not said) and the security drivers."""
+
+    arch: str
+    cpu_model: str
+    cpu_vendor: str
+    cpu_features: frozenset[str]
+    guests: tuple[GuestCaps, ...]
+    iommu: bool | None
+    secmodels: tuple[str, ...]
+
+    def domain_types(self) -> set[str]:
+        return {kind for guest in self.guests for kind in guest.domain_types}
+
+
+MAX_CAPS_BYTES = 8 * 1024 * 1024
+
+
+def parse_capabilities(text: str) -> Capabilities | None:
+    """`virsh capabilities` XML -> Capabilities; None if the text is not a capabilities document."""
+    from lxml import etree  # lazy, as in xmlchecks
+
+    if len(text) > MAX_CAPS_BYTES or "<capabilities" not in text:
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True, encoding="utf-8")
+    try:
+        root = etree.fromstring(text[text.index("<capabilities"):].encode("utf-8", "replace"), parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root is None or root.tag != "capabilities":
+        return None
+
+    def texts(node: object, path: str) -> tuple[str, ...]:
+        return tuple((n.text or "").strip() for n in node.iterfind(path) if (n.text or "").strip())  # type: ignore
+
+    guests = []
+    for guest in root.iterfind("guest"):
+        arch = guest.find("arch")
+        if arch is None:
+            continue
+        guests.append(GuestCaps(
+            os_type=(guest.findtext("os_type") or "").strip(), arch=arch.get("name", ""),
+            machines=tuple(dict.fromkeys(texts(arch, "machine") + texts(arch, "domain/machine"))),
+            domain_types=tuple(d.get("type", "") for d in arch.iterfind("domain") if d.get("type"))))
+    iommu = root.find("host/iommu")
+    return Capabilities(
+        arch=(root.findtext("host/cpu/arch") or "").strip(),
+        cpu_model=(root.findtext("host/cpu/model") or "").strip(),
+        cpu_vendor=(root.findtext("host/cpu/vendor") or "").strip(),
+        cpu_features=frozenset(f.get("name", "") for f in root.iterfind("host/cpu/feature") if f.get("name")),
+        guests=tuple(guests),
+        iommu=None if iommu is None else iommu.get("support") == "yes",
+        secmodels=texts(root, "host/secmodel/model"))

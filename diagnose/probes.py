@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from diagnose import parsers
 from diagnose.model import Fact
-from diagnose.sources import Host
+from diagnose.sources import Host, Unreadable, host_name, read_dnsmasq, read_ifcfg
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,35 @@ def _module_probe(names: tuple[str, ...]) -> Callable[[Host, str], tuple[bool | 
 
 
 PROBES["kvm_module_loaded"] = ProbeSpec("kvm_module_loaded", "", _module_probe(("kvm_intel", "kvm_amd")))
-PROBES["vhost_net_loaded"] = ProbeSpec("vhost_net_loaded", "", _module_probe(("vhost_net",)))
+
+
+@probe("vhost_net_loaded")
+def vhost_net_loaded(host: Host, _: str) -> tuple[bool | None, str]:
+    """The guide's test is `ls /dev/vhost-net`: the node exists when vhost-net is built in or loaded
+    (or loads on first open); otherwise the module list decides."""
+    if host.exists("/dev/vhost-net"):
+        return True, "/dev/vhost-net exists"
+    return _module_probe(("vhost_net",))(host, "")
+
+
 PROBES["vfio_loaded"] = ProbeSpec("vfio_loaded", "", _module_probe(("vfio_pci",)))
-PROBES["dev_kvm_exists"] = ProbeSpec("dev_kvm_exists", "", _exists("/dev/kvm"))
+
+
+@probe("dev_kvm_exists")
+def dev_kvm_exists(host: Host, _: str) -> tuple[bool | None, str]:
+    """/dev/kvm exists; a copy of a host without /dev asks libvirt's capabilities (a sosreport's
+    `virsh -r capabilities`): a guest domain type kvm means libvirt could open /dev/kvm."""
+    if host.exists("/dev/kvm"):
+        return True, "/dev/kvm exists"
+    if host.is_live or host.is_dir("/dev"):
+        return False, "/dev/kvm is missing"
+    for path in host.find("virsh-capabilities"):
+        caps = parsers.parse_capabilities(host.read_optional(path) or "")
+        if caps is not None:
+            kvm = "kvm" in caps.domain_types()
+            return kvm, f"{path}: " + ("a guest domain type kvm is offered" if kvm else
+                                       f"domain types {', '.join(sorted(caps.domain_types())) or 'none'}, no kvm")
+    return None, "this copy of the host has no /dev and no virsh capabilities output"
 PROBES["tun_device_exists"] = ProbeSpec("tun_device_exists", "", _exists("/dev/net/tun"))
 
 
@@ -283,13 +310,34 @@ def path_on_shared_storage(host: Host, path: str) -> tuple[bool | None, str]:
 @probe("managedsave_exists", needs="guest")
 def managedsave_exists(host: Host, guest: str) -> tuple[bool | None, str]:
     path = f"/var/lib/libvirt/qemu/save/{guest}.save"
-    return (True, f"{path} exists") if host.exists(path) else (False, f"no {path}")
+    if host.exists(path):
+        return True, f"{path} exists"
+    info = _dominfo(host, guest)
+    if info is not None and info[1].get("Managed save") in ("yes", "no"):
+        return info[1]["Managed save"] == "yes", f"{info[0]}: Managed save: {info[1]['Managed save']}"
+    return False, f"no {path}"
+
+
+def _dominfo(host: Host, guest: str) -> tuple[str, dict[str, str]] | None:
+    """A sosreport's `virsh -r dominfo` of the guest: (path, fields)."""
+    if not host.is_sosreport:
+        return None
+    for path in host.find("virsh-dominfo"):
+        info = parsers.parse_virsh_dominfo(host.read_optional(path) or "")
+        if info.get("Name") == guest:
+            return path, info
+    return None
 
 
 @probe("domain_defined", needs="guest")
 def domain_defined(host: Host, guest: str) -> tuple[bool | None, str]:
     path = f"/etc/libvirt/qemu/{guest}.xml"
-    return (True, f"{path} exists") if host.exists(path) else (False, f"no {path}")
+    if host.exists(path):
+        return True, f"{path} exists"
+    info = _dominfo(host, guest)
+    if info is not None and info[1].get("Persistent") in ("yes", "no"):
+        return info[1]["Persistent"] == "yes", f"{info[0]}: Persistent: {info[1]['Persistent']}"
+    return False, f"no {path}"
 
 
 # --- network -------------------------------------------------------------------------------------
@@ -318,15 +366,40 @@ def bridge_exists(host: Host, bridge: str) -> tuple[bool | None, str]:
             return False, f"no interface {bridge} in {path}"
         kind = details[bridge].get("kind", "")
         return kind == "bridge", f"{path}: {bridge} is {'a Linux bridge' if kind == 'bridge' else kind or 'no bridge'}"
-    if host.is_sosreport:
-        return None, "this sosreport has no ip -d address output"
-    if not host.is_dir("/sys/class/net"):
-        return None, "/sys/class/net not available"
-    if host.is_dir(f"/sys/class/net/{bridge}/bridge"):
-        return True, f"/sys/class/net/{bridge}/bridge exists"
-    if host.exists(f"/sys/class/net/{bridge}"):
-        return False, f"{bridge} exists but is not a Linux bridge"
-    return False, f"no interface {bridge} in /sys/class/net"
+    if not host.is_sosreport and host.is_dir("/sys/class/net"):  # a sosreport's /sys/class/net has no bridge/
+        if host.is_dir(f"/sys/class/net/{bridge}/bridge"):
+            return True, f"/sys/class/net/{bridge}/bridge exists"
+        if host.exists(f"/sys/class/net/{bridge}"):
+            return False, f"{bridge} exists but is not a Linux bridge"
+        return False, f"no interface {bridge} in /sys/class/net"
+    configured = _ifcfg_bridge(host, bridge)
+    if configured is not None:
+        return configured
+    return None, "this sosreport has no ip -d address output" if host.is_sosreport else "/sys/class/net not available"
+
+
+def _ifcfg_bridge(host: Host, bridge: str) -> tuple[bool | None, str] | None:
+    """What RHEL's network scripts say of a bridge, for a copy with neither /sys/class/net nor ip output
+    (None if the host has no network scripts). A bridge they configure is no proof that it exists now:
+    unknown. One they do not configure is missing, since a bridge that comes back after a reboot is
+    configured there (a libvirt network's bridge is not, and stays unknown)."""
+    scripts = read_ifcfg(host)
+    if scripts is None:
+        return None
+    why = "this copy has neither /sys/class/net nor ip -d output"
+    for path in host.find("network-xml"):
+        if re.search(rf"<bridge\s[^>]*name=[\"']{re.escape(bridge)}[\"']", host.read_optional(path) or ""):
+            return None, f"{bridge} is the bridge of the libvirt network in {path}; {why}"
+    if bridge not in scripts:
+        return False, (f"no ifcfg-* file in /etc/sysconfig/network-scripts configures {bridge} ({why}; a bridge "
+                       f"made by hand with brctl would not show)")
+    path, text = scripts[bridge]
+    values = parsers.parse_ifcfg(text)
+    kind = values.get("TYPE", "")
+    if kind.lower() != "bridge":
+        return False, f"{path} configures {bridge} as TYPE={kind or '(none: Ethernet)'}, not as a Linux bridge"
+    return None, (f"{path} configures {bridge} as a bridge (TYPE={kind}, ONBOOT={values.get('ONBOOT', 'yes')}), "
+                  f"but a configuration is no proof that it exists now: {why}")
 
 
 @probe("interface_exists", needs="interface")
@@ -347,9 +420,30 @@ def bridge_forward_delay_zero(host: Host, bridge: str) -> tuple[bool | None, str
     delay_text = links[1].get(bridge, {}).get("forward_delay") if links else None
     text = delay_text or host.read_optional(f"/sys/class/net/{bridge}/bridge/forward_delay")
     if text is None:
-        return None, f"/sys/class/net/{bridge}/bridge/forward_delay not readable"
+        return _ifcfg_delay(host, bridge) or (None, f"/sys/class/net/{bridge}/bridge/forward_delay not readable")
     delay = int(text.strip() or 0)
     return delay == 0, f"forward_delay = {delay / 100:.0f}s ({delay} centiseconds)"
+
+
+def _ifcfg_delay(host: Host, bridge: str) -> tuple[bool | None, str] | None:
+    """The forward delay RHEL's network scripts give a bridge (`brctl setfd BRIDGE DELAY` at ifup; no DELAY=
+    leaves the kernel's 15 s), for a copy with no /sys: the configuration, which the detail says."""
+    scripts = read_ifcfg(host)
+    if scripts is None or bridge not in scripts:
+        return None
+    path, text = scripts[bridge]
+    values = parsers.parse_ifcfg(text)
+    if values.get("TYPE", "").lower() != "bridge":
+        return None
+    why = f"configured in {path}; this copy has no /sys/class/net/{bridge}/bridge"
+    if "DELAY" not in values:
+        return False, f"no DELAY= in {path}: the kernel's default forward delay of 15 s applies ({why})"
+    try:
+        seconds = float(values["DELAY"])
+    except ValueError:
+        return None, f"DELAY={values['DELAY']} in {path} is not a number"
+    line = parsers.ifcfg_line(text, "DELAY")[0]
+    return seconds == 0, f"{path}:{line}: DELAY={values['DELAY']}, a forward delay of {seconds:g} s ({why})"
 
 
 @probe("network_active", needs="network")
@@ -397,24 +491,46 @@ def _command_name(line: str) -> str:
     return os.path.basename(fields[0]) if fields else ""
 
 
-@probe("system_dnsmasq_running")
-def system_dnsmasq_running(host: Host, _: str) -> tuple[bool | None, str]:
+def _system_dnsmasq(host: Host) -> list[str] | None:
+    """Command lines of the dnsmasq processes libvirt did not start (None without a process list)."""
     commands = _processes(host)
     if commands is None:
+        return None
+    return [c for c in commands if _command_name(c) == "dnsmasq" and "/var/lib/libvirt/dnsmasq" not in c]
+
+
+@probe("system_dnsmasq_running")
+def system_dnsmasq_running(host: Host, _: str) -> tuple[bool | None, str]:
+    own = _system_dnsmasq(host)
+    if own is None:
         return None, "no process list"
-    own = [c for c in commands if _command_name(c) == "dnsmasq" and "/var/lib/libvirt/dnsmasq" not in c]
     return (True, f"running: {own[0][:80]}") if own else (False, "no dnsmasq outside libvirt's")
+
+
+BIND_OPTIONS = ("bind-interfaces", "bind-dynamic")
+SCOPE_OPTIONS = ("interface", "except-interface", "listen-address")
 
 
 @probe("dnsmasq_bind_interfaces")
 def dnsmasq_bind_interfaces(host: Host, _: str) -> tuple[bool | None, str]:
-    text = host.read_optional("/etc/dnsmasq.conf")
-    if text is None:
+    """bind-interfaces or bind-dynamic on the running system dnsmasq's command line, or in its
+    configuration: /etc/dnsmasq.conf and the files it includes (conf-file=, conf-dir=, Debian's
+    CONFIG_DIR). interface=, except-interface= and listen-address= are named in the detail."""
+    command = next(iter(_system_dnsmasq(host) or []), "")
+    flags = [flag for flag in BIND_OPTIONS if flag in parsers.dnsmasq_command_options(command)]
+    if flags:
+        return True, f"the running dnsmasq has --{flags[0]}: {command[:120]}"
+    settings = read_dnsmasq(host, command)
+    if settings is None:
         return None, "/etc/dnsmasq.conf not readable"
-    for line in text.splitlines():
-        if line.strip() in ("bind-interfaces", "bind-dynamic"):
-            return True, f"/etc/dnsmasq.conf has {line.strip()}"
-    return False, "/etc/dnsmasq.conf has neither bind-interfaces nor bind-dynamic"
+    scope = ", ".join(f"{key}={value} ({path}:{line})" for path, line, key, value in settings
+                      if key in SCOPE_OPTIONS)
+    for path, line, key, _value in settings:
+        if key in BIND_OPTIONS:
+            return True, f"{path}:{line}: {key}" + (f"; {scope}" if scope else "")
+    files = ", ".join(dict.fromkeys(path for path, *_ in settings)) or "/etc/dnsmasq.conf"
+    return False, (f"neither bind-interfaces nor bind-dynamic in {files}"
+                   + (f"; {scope} only filters requests: dnsmasq still binds the wildcard address" if scope else ""))
 
 
 @probe("port_53_in_use")
@@ -430,23 +546,142 @@ def port_53_in_use(host: Host, _: str) -> tuple[bool | None, str]:
     return (False, "nothing listens on port 53") if seen else (None, "/proc/net not readable")
 
 
+SOS_UNITS = ("sos_commands/systemd/systemctl_list-units", "sos_commands/systemd/systemctl_list-units_--all")
+
+
+def _unit_active(host: Host, unit: str) -> tuple[bool | None, str]:
+    """Whether a systemd unit is active: systemd keeps /run/systemd/units/invocation:UNIT while it is
+    (live, or a copy holding /run); a sosreport has `systemctl list-units`."""
+    if host.is_dir("/run/systemd/units"):
+        path = f"/run/systemd/units/invocation:{unit}"
+        active = host.lexists(path)
+        return active, f"{path} {'exists' if active else 'is missing'}: {unit} is {'' if active else 'not '}active"
+    for path in SOS_UNITS if host.is_sosreport else ():
+        text = host.read_optional(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            fields = line.replace("\u25cf", " ").split()
+            if fields[:1] == [unit]:
+                return fields[2:4] == ["active", "running"], f"{path}:{number}: {' '.join(fields[:4])}"
+        return False, f"{path} does not list {unit}"
+    return None, "no systemd unit state"
+
+
 @probe("firewalld_running")
 def firewalld_running(host: Host, _: str) -> tuple[bool | None, str]:
-    if host.exists("/run/firewalld/firewalld.pid") or host.exists("/var/run/firewalld.pid"):
-        return True, "firewalld pid file exists"
+    for path in ("/run/firewalld.pid", "/var/run/firewalld.pid"):
+        pid = (host.read_optional(path) or "").strip()
+        if pid.isdigit() and (not host.is_live or host.is_dir(f"/proc/{pid}")):
+            return True, f"{path}: pid {pid}"
+    if host.is_sosreport:
+        state = (host.read_optional("sos_commands/firewalld/firewall-cmd_--state") or "").strip()
+        if state in ("running", "not running"):
+            return state == "running", f"firewall-cmd --state: {state}"
+    value, detail = _unit_active(host, "firewalld.service")
+    if value is not None:
+        return value, detail
     commands = _processes(host)
     if commands is None:
-        return None, "no process list"
-    running = any("firewalld" in c for c in commands)
-    return running, "firewalld is running" if running else "firewalld is not running"
+        return None, "no process list and no systemd unit state"
+    running = any(_command_name(c) == "firewalld" or "/firewalld " in f"{c} " for c in commands)
+    return running, "firewalld is running" if running else "no firewalld process"
+
+
+def _firewalld_conf(host: Host) -> tuple[str, int, str] | None:
+    """FirewallBackend in /etc/firewalld/firewalld.conf: (value, line number, line)."""
+    text = host.read_optional("/etc/firewalld/firewalld.conf")
+    number, line = parsers.conf_line(text, "FirewallBackend") if text is not None else (0, "")
+    return (line.split("=", 1)[1].strip(), number, line) if number else None
+
+
+@probe("firewalld_nftables_backend")
+def firewalld_nftables_backend(host: Host, _: str) -> tuple[bool | None, str]:
+    conf = _firewalld_conf(host)
+    if conf is not None:
+        return conf[0].lower() == "nftables", f"/etc/firewalld/firewalld.conf:{conf[1]}: {conf[2]}"
+    package = _package(host, ("firewalld",))
+    if package is None:
+        return None, "no FirewallBackend in /etc/firewalld/firewalld.conf and firewalld's version unknown"
+    nft = parsers.version_key(package[1]) >= (0, 6)
+    return nft, (f"FirewallBackend not set: firewalld {package[1]} defaults to nftables" if nft else
+                 f"firewalld {package[1]} has only the iptables backend") + f", {package[2]}"
+
+
+ZONE_FILES = ("/etc/firewalld/zones/libvirt.xml", "/usr/lib/firewalld/zones/libvirt.xml")
+
+
+@probe("firewalld_libvirt_zone")
+def firewalld_libvirt_zone(host: Host, _: str) -> tuple[bool | None, str]:
+    path = "sos_commands/firewalld/firewall-cmd_--list-all-zones"
+    zones = host.read_optional(path) if host.is_sosreport else None
+    if zones:
+        for number, line in enumerate(zones.splitlines(), start=1):
+            if line.split()[:1] == ["libvirt"]:
+                return True, f"{path}:{number}: {line.strip()}"
+        return False, f"{path} has no libvirt zone"
+    for zone in ZONE_FILES:
+        if host.exists(zone):
+            return True, f"{zone} exists"
+    if host.is_dir("/usr/lib/firewalld/zones"):
+        return False, f"neither {' nor '.join(ZONE_FILES)} exists"
+    return None, "/usr/lib/firewalld/zones is not in this copy of the host"
+
+
+@probe("libvirt_sets_firewalld_zone")
+def libvirt_sets_firewalld_zone(host: Host, _: str) -> tuple[bool | None, str]:
+    package = _package(host, LIBVIRT_PACKAGES)
+    if package is None:
+        return None, "libvirt's version unknown (no package list)"
+    newer = parsers.version_key(package[1]) >= (5, 1)
+    return newer, f"{package[0]} {package[1]} ({'5.1 or later' if newer else 'before 5.1'}), {package[2]}"
+
+
+PACKAGE_LISTS = ("/var/lib/dpkg/status",)  # RHEL's /var/lib/rpm is a binary database: not read
+SOS_PACKAGE_LISTS = ("installed-rpms", "sos_commands/rpm/package-data", "installed-debs", "sos_commands/dpkg/dpkg_-l")
+LIBVIRT_PACKAGES = ("libvirt-daemon-driver-network", "libvirt-daemon", "libvirt-daemon-system", "libvirt")
+
+
+def _package(host: Host, names: tuple[str, ...]) -> tuple[str, str, str] | None:
+    """The first of `names` installed, from the package lists a host or sosreport holds as text:
+    (name, version, "path:line")."""
+    for path in PACKAGE_LISTS + (SOS_PACKAGE_LISTS if host.is_sosreport else ()):
+        if not host.exists(path):
+            continue
+        for name in names:
+            try:
+                found = parsers.find_package(host.iter_lines(path), name)
+            except Unreadable as exc:
+                host.note(path, str(exc).removeprefix(f"{path}: "))
+                break
+            if found:
+                return name, found[1], f"{path}:{found[0]}"
+    return None
+
+
+@probe("iptables_checksum_target")
+def iptables_checksum_target(host: Host, _: str) -> tuple[bool | None, str]:
+    """iptables 1.4.10 was the first with the CHECKSUM target (libxt_CHECKSUM) that fills in DHCP replies'
+    checksums; the version comes from the package lists (`iptables --version` is never run)."""
+    package = _package(host, ("iptables",))
+    if package is None:
+        return None, "iptables version unknown (no package list names it)"
+    ok = parsers.version_key(package[1]) >= (1, 4, 10)
+    if not ok and ".el6" in package[1]:
+        return None, (f"iptables {package[1]}, {package[2]}: RHEL 6's 1.4.7 carries the CHECKSUM target as a "
+                      "backport, so its version proves nothing; only libvirt's 'Could not add rule to fixup DHCP "
+                      "response checksums' warning shows the rule failing")
+    return ok, f"iptables {package[1]} ({'1.4.10 or later' if ok else 'older than 1.4.10: no CHECKSUM target'}), " \
+               f"{package[2]}"
 
 
 @probe("hostname_is_loopback")
 def hostname_is_loopback(host: Host, _: str) -> tuple[bool | None, str]:
-    name = (host.read_optional("/etc/hostname") or "").strip()
+    named = host_name(host)
+    name = named[0] if named else ""
     hosts = host.read_optional("/etc/hosts")
     if not name or hosts is None:
-        return None, "/etc/hostname or /etc/hosts not readable"
+        return None, "no host name (/etc/hostname, /etc/sysconfig/network HOSTNAME=) or /etc/hosts not readable"
     for address, names in parsers.parse_hosts(hosts):
         if (name in names or name.split(".")[0] in names) and address.startswith("127."):
             return True, f"/etc/hosts maps {name} to {address}"
@@ -484,6 +719,90 @@ def iommu_cmdline(host: Host, _: str) -> tuple[bool | None, str]:
     return on, "kernel command line " + ("enables" if on else "does not enable") + " the IOMMU"
 
 
+VFIO_SAFE_DRIVERS = ("vfio-pci", "pci-stub")
+
+
+@probe("pci_host_driver_bound", needs="device")
+def pci_host_driver_bound(host: Host, device: str) -> tuple[bool | None, str]:
+    """A PCI endpoint bound to a host driver keeps its IOMMU group from being assigned (VFIO allows
+    vfio-pci, pci-stub, no driver, and bridges)."""
+    base = f"/sys/bus/pci/devices/{device}"
+    if not host.is_dir(base):
+        return None, f"{base} is not in this copy of the host"
+    pci_class = (host.read_optional(f"{base}/class") or "").strip().lower()
+    if pci_class.startswith(("0x0604", "0x0607")):
+        return False, f"{device} is a PCI bridge (class {pci_class})"
+    driver = os.path.basename(host.link_target(f"{base}/driver"))
+    if not driver:
+        return False, f"{device} is bound to no driver"
+    held = driver not in VFIO_SAFE_DRIVERS
+    return held, f"{base}/driver -> {driver}" + (" (a host driver)" if held else "")
+
+
+KERNEL_LOGS = ("/var/log/dmesg", "/var/log/kern.log", "/var/log/messages", "/var/log/syslog")
+
+
+@probe("interrupt_remapping_enabled")
+def interrupt_remapping_enabled(host: Host, _: str) -> tuple[bool | None, str]:
+    """From the kernel's boot messages (DMAR-IR / AMD-Vi lines; `dmesg` is never run) or intremap=off."""
+    cmdline = (host.read_optional("/proc/cmdline") or "").split()
+    off = [word for word in cmdline if word in ("intremap=off", "nointremap")]
+    if off:
+        return False, f"/proc/cmdline has {off[0]}"
+    logs = (("sos_commands/kernel/dmesg",) if host.is_sosreport else ()) + KERNEL_LOGS
+    for path in logs:
+        if not host.exists(path):
+            continue
+        try:
+            found = parsers.irq_remapping_state(host.iter_lines(path))
+        except Unreadable as exc:
+            host.note(path, str(exc).removeprefix(f"{path}: "))
+            continue
+        if found:
+            return found[0], f"{path}:{found[1]}: {found[2].strip()}"
+    return None, "no kernel log line says whether interrupt remapping is enabled"
+
+
+UNSAFE_PARAMETERS = (("kvm", "allow_unsafe_assigned_interrupts"), ("vfio_iommu_type1", "allow_unsafe_interrupts"))
+
+
+@probe("unsafe_interrupts_allowed")
+def unsafe_interrupts_allowed(host: Host, _: str) -> tuple[bool | None, str]:
+    """kvm allow_unsafe_assigned_interrupts (RHEL 6 legacy assignment) or vfio_iommu_type1
+    allow_unsafe_interrupts: the module parameter if loaded, else modprobe.d and the kernel command line."""
+    seen = []
+    for module, name in UNSAFE_PARAMETERS:
+        path = f"/sys/module/{module}/parameters/{name}"
+        value = host.read_optional(path)
+        if value is not None:
+            if value.strip() in ("Y", "1"):
+                return True, f"{path} = {value.strip()}"
+            seen.append(f"{path} = {value.strip()}")
+    if seen:
+        return False, "; ".join(seen)
+    sources = [("/proc/cmdline", host.read_optional("/proc/cmdline") or "")]
+    sources += [(path, host.read_optional(path) or "") for path in host.glob("/etc/modprobe.d/*.conf")]
+    for path, text in sources:
+        for module, name in UNSAFE_PARAMETERS:
+            if re.search(rf"(?:^\s*options\s+{module}\s.*|\b{module}\.)\b{name}=(?:1|Y|y)\b", text, re.M):
+                return True, f"{path} sets {module} {name}=1"
+    if host.is_dir("/sys/module"):
+        return False, "neither module parameter is set (both default to N)"
+    return None, "/sys/module is not in this copy of the host"
+
+
+@probe("legacy_kvm_assignment")
+def legacy_kvm_assignment(host: Host, _: str) -> tuple[bool | None, str]:
+    """The kernel has KVM's legacy device assignment (RHEL 6's pci-assign; removed in Linux 4.12): its kvm
+    module has the allow_unsafe_assigned_interrupts parameter. Current kernels assign through VFIO."""
+    parameter = "/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts"
+    if host.exists(parameter):
+        return True, f"{parameter} exists: legacy KVM assignment (pci-assign)"
+    if host.is_dir("/sys/module/kvm/parameters"):
+        return False, f"no {parameter}: devices are assigned through VFIO"
+    return None, "/sys/module/kvm/parameters is not in this copy of the host (or kvm is not loaded)"
+
+
 @probe("hugepages_configured")
 def hugepages_configured(host: Host, _: str) -> tuple[bool | None, str]:
     text = host.read_optional("/proc/meminfo")
@@ -497,6 +816,17 @@ def hugepages_configured(host: Host, _: str) -> tuple[bool | None, str]:
 
 
 OVMF_PATHS = ("/usr/share/OVMF", "/usr/share/edk2/ovmf", "/usr/share/edk2/x64", "/usr/share/qemu/firmware")
+
+
+@probe("debian_family")
+def debian_family(host: Host, _: str) -> tuple[bool | None, str]:
+    """Which package tools a fix should use: Debian and Ubuntu (apt) or the Red Hat family (yum, dnf)."""
+    if host.exists("/etc/debian_version"):
+        return True, "/etc/debian_version exists (Debian or Ubuntu: apt)"
+    for release in ("/etc/redhat-release", "/etc/fedora-release", "/etc/centos-release"):
+        if host.exists(release):
+            return False, f"{release} exists (Red Hat family: yum or dnf)"
+    return None, "no /etc/debian_version or /etc/redhat-release"
 
 
 @probe("ovmf_installed")

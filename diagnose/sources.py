@@ -125,8 +125,11 @@ SOURCES: tuple[Source, ...] = (
     Source("libvirtd-log", ("/var/log/libvirt/libvirtd.log", "/var/log/libvirt/virtqemud.log",
                             "/var/log/libvirt/virtnetworkd.log")),
     Source("qemu-guest-log", ("/var/log/libvirt/qemu/*.log",)),
-    Source("journal", ("/var/log/messages", "/var/log/syslog"),
-           ("sos_commands/logs/journalctl_--no-pager", "sos_commands/libvirt/journalctl_--no-pager_--unit_libvirtd",
+    # a copy of a host may carry `journalctl -o export > journal.export` at its top; a sosreport holds the
+    # whole journal (journalctl_--no-pager) and parts of it (this boot, the last boot, --since, --catalog)
+    Source("journal", ("/var/log/messages", "/var/log/syslog", "/journal*.export"),
+           ("sos_commands/logs/journalctl_--no-pager*", "sos_commands/logs/journalctl_--all_--this-boot_--no-pager",
+            "sos_commands/logs/journalctl_-o_export", "sos_commands/libvirt/journalctl_--no-pager_--unit_libvirtd*",
             "sos_commands/libvirt/journalctl_*")),
     Source("libvirtd-conf", ("/etc/libvirt/libvirtd.conf",)),
     Source("virtqemud-conf", ("/etc/libvirt/virtqemud.conf",)),
@@ -144,6 +147,9 @@ SOURCES: tuple[Source, ...] = (
     Source("virsh-list", (), ("sos_commands/virsh/virsh_-r_list_--all", "sos_commands/libvirt/virsh_-r_list_--all")),
     Source("virsh-net-list", (), ("sos_commands/virsh/virsh_-r_net-list_--all",
                                   "sos_commands/libvirt/virsh_-r_net-list_--all")),
+    Source("virsh-dominfo", (), ("sos_commands/virsh/virsh_-r_dominfo_*",)),
+    Source("virsh-capabilities", (), ("sos_commands/virsh/virsh_-r_capabilities",
+                                      "sos_commands/libvirt/virsh_capabilities")),  # sos 3.2's libvirt plugin
     Source("cpuinfo", ("/proc/cpuinfo",)),
     Source("modules", ("/proc/modules",), ("sos_commands/kernel/lsmod",)),
     Source("cmdline", ("/proc/cmdline",)),
@@ -151,9 +157,11 @@ SOURCES: tuple[Source, ...] = (
     Source("mounts", ("/proc/mounts",)),
     Source("hosts", ("/etc/hosts",)),
     Source("hostname", ("/etc/hostname",), ("hostname", "sos_commands/general/hostname", "sos_commands/host/hostname")),
+    Source("sysconfig-network", ("/etc/sysconfig/network",)),  # RHEL 6 and older: HOSTNAME=, no /etc/hostname
     Source("group", ("/etc/group",)),
     Source("environment", ("/etc/environment", "/etc/profile.d/*.sh")),
     Source("dnsmasq-conf", ("/etc/dnsmasq.conf",)),
+    Source("dnsmasq-default", ("/etc/default/dnsmasq",)),  # Debian: CONFIG_DIR, given to dnsmasq as -7
     Source("ifcfg", ("/etc/sysconfig/network-scripts/ifcfg-*",)),
     Source("managed-save", ("/var/lib/libvirt/qemu/save/*.save",)),
 )
@@ -849,10 +857,31 @@ def open_host(root: str | None) -> Host:
             raise Unreadable(f"{root}: no such directory or archive")
     except OSError as exc:
         raise Unreadable(f"{root}: {exc.strerror or exc}{_permission_hint()}") from exc
-    if not host.is_sosreport and not any(host.is_dir(top) for top in ("/etc", "/var", "/proc", "/sys", "/run")):
+    if not _looks_like_host(host) and isinstance(host, TreeHost):
+        nested = _single_subdirectory(path)
+        if nested is not None:
+            inner = TreeHost(label=str(nested), kind="tree", root=nested)
+            if _looks_like_host(inner):
+                return inner  # a directory a sosreport was extracted into: read the sosreport in it
+    if not _looks_like_host(host):
         host.note(host.label, "does not look like a sosreport or a copy of a host (no sos_commands/, etc/, var/, "
                   "proc/, sys/ or run/ at its top): nothing to check")
     return host
+
+
+def _looks_like_host(host: Host) -> bool:
+    return host.is_sosreport or any(host.is_dir(top) for top in ("/etc", "/var", "/proc", "/sys", "/run"))
+
+
+def _single_subdirectory(path: Path) -> Path | None:
+    """The one real directory (not a link, not hidden) in `path`, beside any plain files (the tarball it
+    was extracted from, its checksum)."""
+    try:
+        directories = [entry.name for entry in os.scandir(path)
+                       if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return None
+    return path / directories[0] if len(directories) == 1 else None
 
 
 CONF_SOURCES = ("libvirtd-conf", "virtqemud-conf", "virtnetworkd-conf", "virtproxyd-conf", "qemu-conf",
@@ -880,6 +909,98 @@ def _stems(host: Host, source: str) -> set[str] | None:
     if not any(host.is_dir(d) for d in directories):
         return None
     return {p.rsplit("/", 1)[-1].removesuffix(".xml") for p in host.find(source)}
+
+
+def log_paths(host: Host, source: str) -> list[str]:
+    """The files of a log source to scan. A sosreport holds the whole journal (journalctl_--no-pager) and
+    parts of it (this boot, the last boot, --since, one unit): when the whole one is there, the parts are
+    left out, so each message is read once."""
+    paths = host.find(source)
+    if source == "journal" and "sos_commands/logs/journalctl_--no-pager" in paths:
+        paths = [p for p in paths if not (p.startswith("sos_commands/") and "/journalctl_" in p)
+                 or p == "sos_commands/logs/journalctl_--no-pager"]
+    return paths
+
+
+def host_name(host: Host) -> tuple[str, str] | None:
+    """The host's name and where it was read: /etc/hostname, a sosreport's `hostname` output, else
+    HOSTNAME= in /etc/sysconfig/network (RHEL 6 and older have no /etc/hostname)."""
+    from diagnose import parsers
+
+    for path in host.find("hostname"):
+        text = host.read_optional(path)
+        if text and text.strip():
+            return text.split()[0], path
+    for path in host.find("sysconfig-network"):
+        text = host.read_optional(path)
+        name = parsers.parse_ifcfg(text).get("HOSTNAME", "").strip() if text else ""
+        if name:
+            return name.split()[0], path
+    return None
+
+
+IFCFG_IGNORED = ("~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave")  # as the network scripts
+
+
+def read_ifcfg(host: Host) -> dict[str, tuple[str, str]] | None:
+    """RHEL network scripts: {device: (path, text)} of /etc/sysconfig/network-scripts/ifcfg-*, the device
+    named by DEVICE= (else by the file name), backup copies skipped as the scripts skip them; None when the
+    host has no network-scripts directory."""
+    from diagnose import parsers
+
+    if not host.is_dir("/etc/sysconfig/network-scripts"):
+        return None
+    found: dict[str, tuple[str, str]] = {}
+    for path, text in _read_all(host, "ifcfg"):
+        name = path.rsplit("/", 1)[-1].removeprefix("ifcfg-")
+        if not name.endswith(IFCFG_IGNORED):
+            found.setdefault(parsers.parse_ifcfg(text).get("DEVICE") or name, (path, text))
+    return found
+
+
+MAX_DNSMASQ_FILES = 64
+
+
+def read_dnsmasq(host: Host, command: str = "") -> list[tuple[str, int, str, str]] | None:
+    """The system dnsmasq's settings as (path, line, option, value), in the order dnsmasq reads them: its
+    main file (/etc/dnsmasq.conf, or the running command's --conf-file), each conf-file= and conf-dir= met
+    on the way, then the directories given on the command line (Debian's CONFIG_DIR from
+    /etc/default/dnsmasq, a running dnsmasq's -7). Everything is read through the host's root; at most
+    MAX_DNSMASQ_FILES files. None when the main file cannot be read."""
+    from diagnose import parsers
+
+    options = parsers.dnsmasq_command_options(command)
+    debian = _first(host, "dnsmasq-default")
+    default = parsers.parse_shell_vars(debian[1]).get("CONFIG_DIR", "") if debian else ""
+    settings: list[tuple[str, int, str, str]] = []
+    seen: set[str] = set()
+
+    def read_file(path: str) -> bool:
+        if path in seen or len(seen) >= MAX_DNSMASQ_FILES:
+            return False
+        seen.add(path)
+        text = host.read_optional(path)
+        if text is None:
+            return False
+        parsed = parsers.parse_dnsmasq_conf(text)
+        for line, key, value in sorted((line, key, value) for key, found in parsed.items() for line, value in found):
+            settings.append((path, line, key, value))
+            if key == "conf-file" and value:
+                read_file(value)
+            elif key == "conf-dir" and value:
+                read_dir(value)
+        return True
+
+    def read_dir(value: str) -> None:
+        directory, names = parsers.dnsmasq_conf_dir_files(value, host.listdir(value.split(",", 1)[0].strip() or "/"))
+        for name in names:
+            read_file(f"{directory.rstrip('/')}/{name}")
+
+    if not read_file((options.get("conf-file") or ["/etc/dnsmasq.conf"])[-1] or "/etc/dnsmasq.conf"):
+        return None
+    for value in ([default] if default else []) + options.get("conf-dir", []):
+        read_dir(value)
+    return settings
 
 
 def gather(host: Host):  # noqa: ANN201 - returns checks.HostState
@@ -912,8 +1033,17 @@ def gather(host: Host):  # noqa: ANN201 - returns checks.HostState
     state.modules = parsers.parse_modules(modules[1]) if modules else None
     state.cmdline = _first(host, "cmdline")
     state.hosts = _first(host, "hosts")
-    hostname = _first(host, "hostname")
-    state.hostname = hostname[1].strip().split()[0] if hostname and hostname[1].strip() else None
+    named = host_name(host)
+    state.hostname = named[0] if named else None
+    state.ifcfg = read_ifcfg(host)
+    state.dnsmasq = read_dnsmasq(host)
+    for path, text in _read_all(host, "virsh-dominfo"):
+        info = parsers.parse_virsh_dominfo(text)
+        if info:
+            state.dominfo[info["Name"]] = (path, info)
+    capabilities = _first(host, "virsh-capabilities")
+    parsed_caps = parsers.parse_capabilities(capabilities[1]) if capabilities else None
+    state.capabilities = (capabilities[0], parsed_caps) if capabilities and parsed_caps else None
     groups = _first(host, "group")
     state.groups = parsers.parse_group(groups[1]) if groups else None
     state.virsh_list = _first(host, "virsh-list")
@@ -921,6 +1051,10 @@ def gather(host: Host):  # noqa: ANN201 - returns checks.HostState
     for path in host.find("managed-save"):
         st = host.stat(path)
         state.managed_saves.append((path, st.st_size if st else 0))
+    if host.is_dir("/sys/kernel/iommu_groups") and any(
+            d.root is not None and d.root.find("devices/hostdev") is not None for d in state.domains):  # type: ignore
+        state.iommu_groups = {group: host.listdir(f"/sys/kernel/iommu_groups/{group}/devices")
+                              for group in host.listdir("/sys/kernel/iommu_groups") if group.isdigit()}
     if host.is_live:
         state.user = os.environ.get("SUDO_USER") or os.environ.get("USER", "")
     return state

@@ -58,3 +58,24 @@ def test_sosreport_tarball_gives_the_same_findings_as_the_tree(tmp_path):
                 for f in report.findings]
 
     assert summary(from_tar) == summary(from_tree)
+
+
+def test_a_directory_holding_one_extracted_sosreport_is_read_as_that_sosreport(tmp_path):
+    """What people do: extract the tarball into a case directory and point virtdiag at the directory."""
+    import os
+    import shutil
+
+    from diagnose.sources import open_host
+
+    case = HOSTS / "sosreport-bridge-missing"
+    inner = scan_root(case)
+    shutil.copytree(inner, tmp_path / "case" / inner.name, symlinks=True)
+    (tmp_path / "case" / f"{inner.name}.tar.xz.sha256").write_text("0" * 64 + "\n")
+    host = open_host(str(tmp_path / "case"))
+    assert host.label == str(tmp_path / "case" / inner.name) and host.is_sosreport and not host.skipped
+    assert sorted(f.id for f in engine.scan(str(tmp_path / "case")).findings) == sorted(
+        f.id for f in engine.scan(str(inner)).findings)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink(tmp_path / "case" / inner.name, linked / inner.name)  # a link is never followed out of the root
+    assert open_host(str(linked)).label == str(linked)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from diagnose.probes import PROBES, run_probe
@@ -177,3 +179,282 @@ def test_fact_names_list_every_probe():
     from diagnose.model import FACT_NAMES
 
     assert set(FACT_NAMES) == set(PROBES)
+
+
+# --- RHEL network scripts, dnsmasq includes, RHEL 6 host name, sosreport virsh outputs (issue #3) -------
+
+SCRIPTS = "/etc/sysconfig/network-scripts"
+
+
+@pytest.fixture
+def copy(fs):  # noqa: ARG001 - a copied host tree (not live) at / of the fake filesystem
+    return TreeHost(label="/", kind="tree", root=Path("/"))
+
+
+def test_bridge_exists_from_ifcfg_without_sysfs(fs, copy):
+    assert fact(copy, "bridge_exists", bridge="br0") is None  # neither /sys nor network scripts
+    fs.create_file(f"{SCRIPTS}/ifcfg-br0", contents="DEVICE=br0\nTYPE=Bridge\nONBOOT=yes\nDELAY=0\n")
+    fs.create_file(f"{SCRIPTS}/ifcfg-eth0", contents="DEVICE=eth0\nTYPE=Ethernet\nBRIDGE=br0\n")
+    fs.create_file("/etc/libvirt/qemu/networks/default.xml",
+                   contents="<network>\n  <name>default</name>\n  <bridge name='virbr0'/>\n</network>\n")
+    configured = run_probe("bridge_exists", copy, {"bridge": "br0"})
+    assert configured.value is None and "no proof that it exists now" in configured.detail
+    assert fact(copy, "bridge_exists", bridge="br9") is False
+    assert fact(copy, "bridge_exists", bridge="eth0") is False
+    assert fact(copy, "bridge_exists", bridge="virbr0") is None  # libvirt makes it, no script does
+    fs.create_dir("/sys/class/net/eth0")  # /sys, when there, is the truth
+    assert fact(copy, "bridge_exists", bridge="br0") is False
+
+
+def test_forward_delay_from_ifcfg_without_sysfs(fs, copy):
+    fs.create_file(f"{SCRIPTS}/ifcfg-br0", contents="DEVICE=br0\nTYPE=Bridge\nSTP=on\nDELAY=0\n")
+    fs.create_file(f"{SCRIPTS}/ifcfg-br1", contents='DEVICE=br1\nTYPE=Bridge\nSTP=on\nDELAY="15"\n')
+    fs.create_file(f"{SCRIPTS}/ifcfg-br2", contents="DEVICE=br2\nTYPE=Bridge\nSTP=yes\n")
+    assert fact(copy, "bridge_forward_delay_zero", bridge="br0") is True
+    delayed = run_probe("bridge_forward_delay_zero", copy, {"bridge": "br1"})
+    assert delayed.value is False and "ifcfg-br1:4: DELAY=15, a forward delay of 15 s" in delayed.detail
+    assert "kernel's default forward delay of 15 s" in run_probe("bridge_forward_delay_zero", copy,
+                                                                 {"bridge": "br2"}).detail
+    assert fact(copy, "bridge_forward_delay_zero", bridge="br9") is None
+    fs.create_file("/sys/class/net/br1/bridge/forward_delay", contents="0\n")  # the running value wins
+    assert fact(copy, "bridge_forward_delay_zero", bridge="br1") is True
+
+
+def test_dnsmasq_bind_interfaces_in_an_included_file(fs, host):
+    fs.create_file("/etc/dnsmasq.conf", contents="interface=br0\nconf-dir=/etc/dnsmasq.d/,*.conf\n")
+    fs.create_file("/etc/dnsmasq.d/README", contents="bind-interfaces\n")  # not *.conf: not read
+    missing = run_probe("dnsmasq_bind_interfaces", host, {})
+    assert missing.value is False
+    assert "interface=br0 (/etc/dnsmasq.conf:1) only filters requests" in missing.detail
+    fs.create_file("/etc/dnsmasq.d/local.conf", contents="# added by hand\nbind-dynamic\n")
+    found = run_probe("dnsmasq_bind_interfaces", host, {})
+    assert found.value is True and found.detail.startswith("/etc/dnsmasq.d/local.conf:2: bind-dynamic")
+
+
+def test_dnsmasq_bind_interfaces_on_the_running_command_line(fs, copy):
+    fs.create_file("/sos_commands/process/ps_auxwww", contents=(
+        "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"
+        "nobody      1402  0.0  0.0  15532  1020 ?        S    06:57   0:00 "
+        "/usr/sbin/dnsmasq -z -C /etc/dnsmasq-lab.conf\n"))
+    assert fact(copy, "system_dnsmasq_running") is True
+    assert fact(copy, "dnsmasq_bind_interfaces") is True
+
+
+def test_hostname_is_loopback_rhel6(fs, host):
+    fs.create_file("/etc/sysconfig/network", contents="NETWORKING=yes\nHOSTNAME=virt02.example.com\n")
+    fs.create_file("/etc/hosts", contents="127.0.0.1   virt02.example.com virt02 localhost localhost.localdomain\n")
+    assert fact(host, "hostname_is_loopback") is True
+
+
+def test_sosreport_dominfo_facts(fs, copy):
+    assert fact(copy, "managedsave_exists", guest="db01") is False
+    fs.create_file("/sos_commands/virsh/virsh_-r_dominfo_db01", contents=(
+        "Id:             -\nName:           db01\nState:          shut off\nPersistent:     yes\n"
+        "Autostart:      enable\nManaged save:   yes\n"))
+    fs.create_file("/sos_commands/virsh/virsh_-r_dominfo_tmp01", contents=(
+        "Id:             7\nName:           tmp01\nState:          running\nPersistent:     no\n"
+        "Managed save:   no\n"))
+    assert fact(copy, "managedsave_exists", guest="db01") is True
+    assert fact(copy, "managedsave_exists", guest="tmp01") is False
+    assert fact(copy, "domain_defined", guest="db01") is True
+    assert fact(copy, "domain_defined", guest="tmp01") is False  # transient
+
+
+def test_dev_kvm_from_sosreport_capabilities(fs, copy):
+    fs.create_dir("/sos_commands")
+    assert fact(copy, "dev_kvm_exists") is None  # no /dev in the copy, no capabilities
+    caps = ("<capabilities><host><cpu><arch>x86_64</arch></cpu></host><guest><os_type>hvm</os_type>"
+            "<arch name='x86_64'><domain type='qemu'/>{}</arch></guest></capabilities>")
+    fs.create_file("/sos_commands/virsh/virsh_-r_capabilities", contents=caps.format(""))
+    assert fact(copy, "dev_kvm_exists") is False
+    Path("/sos_commands/virsh/virsh_-r_capabilities").write_text(caps.format("<domain type='kvm'/>"))
+    assert fact(copy, "dev_kvm_exists") is True
+
+
+# --- B.8, chapter 12: iptables, vhost-net, firewalld, IOMMU groups, interrupt remapping ----------------
+
+
+@pytest.fixture
+def sos(fs):  # noqa: ARG001 - fs activates pyfakefs
+    fs.create_dir("/sos/sos_commands")
+    return TreeHost(label="/sos", kind="tree", root=Path("/sos"))
+
+
+DPKG_STATUS = """Package: iptables
+Status: install ok installed
+Version: {iptables}
+
+Package: libvirt-daemon
+Status: {libvirt_status}
+Version: {libvirt}
+"""
+
+
+def test_iptables_checksum_target_from_dpkg(fs, host):
+    assert fact(host, "iptables_checksum_target") is None
+    fs.create_file("/var/lib/dpkg/status", contents=DPKG_STATUS.format(
+        iptables="1.8.9-2", libvirt="9.0.0-4", libvirt_status="install ok installed"))
+    assert fact(host, "iptables_checksum_target") is True
+    assert fact(host, "libvirt_sets_firewalld_zone") is True
+
+
+def test_iptables_checksum_target_from_sosreport(fs, sos):
+    fs.create_file("/sos/installed-rpms", contents=(
+        "iptables-1.4.7-19.el6.x86_64                                Tue 17 Apr 2018 10:41:07 AM EDT\n"
+        "iptables-ipv6-1.4.7-19.el6.x86_64                           Tue 17 Apr 2018 10:41:07 AM EDT\n"
+        "libvirt-0.10.2-64.el6.x86_64                                Tue 17 Apr 2018 10:41:07 AM EDT\n"))
+    result = run_probe("iptables_checksum_target", sos, {})
+    # RHEL 6's 1.4.7 has the CHECKSUM target as a backport: its version proves nothing either way
+    assert result.value is None and "1.4.7-19.el6" in result.detail and "installed-rpms:1" in result.detail
+    assert "backport" in result.detail
+    assert fact(sos, "libvirt_sets_firewalld_zone") is False
+
+
+def test_old_upstream_iptables_has_no_checksum_target(fs, host):
+    fs.create_file("/var/lib/dpkg/status", contents=DPKG_STATUS.format(
+        iptables="1.4.8-3", libvirt="0.8.3-5", libvirt_status="install ok installed"))
+    assert fact(host, "iptables_checksum_target") is False
+
+
+def test_package_removed_in_dpkg_is_unknown(fs, host):
+    fs.create_file("/var/lib/dpkg/status", contents=DPKG_STATUS.format(
+        iptables="1.4.21-1", libvirt="9.0.0-4", libvirt_status="deinstall ok config-files"))
+    assert fact(host, "iptables_checksum_target") is True  # 1.4.21
+    assert fact(host, "libvirt_sets_firewalld_zone") is None  # removed: not an installed version
+
+
+def test_vhost_net_from_dev_node(fs, host):
+    assert fact(host, "vhost_net_loaded") is None
+    fs.create_file("/proc/modules", contents="tun 61440 4 vhost_net, Live 0x0\n")
+    assert fact(host, "vhost_net_loaded") is False
+    fs.create_file("/dev/vhost-net")
+    assert fact(host, "vhost_net_loaded") is True
+
+
+def test_firewalld_running_from_systemd_units(fs, host):
+    fs.create_dir("/run/systemd/units")
+    assert fact(host, "firewalld_running") is False
+    fs.create_symlink("/run/systemd/units/invocation:firewalld.service", "5f0d6c0f2b8e4b3f9a8d7e6c5b4a3f21")
+    assert fact(host, "firewalld_running") is True
+
+
+def test_firewalld_running_from_sosreport(fs, sos):
+    assert fact(sos, "firewalld_running") is None
+    fs.create_file("/sos/sos_commands/systemd/systemctl_list-units", contents=(
+        "  UNIT                 LOAD   ACTIVE SUB     DESCRIPTION\n"
+        "  firewalld.service    loaded active running firewalld - dynamic firewall daemon\n"))
+    assert fact(sos, "firewalld_running") is True
+    fs.create_file("/sos/sos_commands/firewalld/firewall-cmd_--state", contents="not running\n")
+    assert fact(sos, "firewalld_running") is False
+
+
+def test_firewalld_stale_pid_file_on_the_live_host(fs, host):
+    fs.create_file("/run/firewalld.pid", contents="812\n")
+    fs.create_dir("/proc/1")
+    assert fact(host, "firewalld_running") is False  # no /proc/812: a stale pid file, and no firewalld process
+    fs.create_file("/proc/812/cmdline", contents="/usr/bin/python3\0-s\0/usr/sbin/firewalld\0--nofork\0")
+    assert fact(host, "firewalld_running") is True
+
+
+def test_firewalld_backend_and_zone(fs, host):
+    assert fact(host, "firewalld_nftables_backend") is None
+    assert fact(host, "firewalld_libvirt_zone") is None
+    fs.create_file("/etc/firewalld/firewalld.conf", contents="DefaultZone=public\nFirewallBackend=nftables\n")
+    fs.create_file("/usr/lib/firewalld/zones/public.xml")
+    assert fact(host, "firewalld_nftables_backend") is True
+    assert fact(host, "firewalld_libvirt_zone") is False
+    fs.create_file("/usr/lib/firewalld/zones/libvirt.xml")
+    assert fact(host, "firewalld_libvirt_zone") is True
+
+
+def test_firewalld_backend_defaults_by_version(fs, host):
+    fs.create_file("/etc/firewalld/firewalld.conf", contents="DefaultZone=public\n")
+    assert fact(host, "firewalld_nftables_backend") is None
+    fs.create_file("/var/lib/dpkg/status", contents="Package: firewalld\nStatus: install ok installed\n"
+                   "Version: 0.4.4.6-2\n")
+    assert fact(host, "firewalld_nftables_backend") is False  # before 0.6: iptables only
+
+
+def test_firewalld_zone_from_sosreport(fs, sos):
+    fs.create_file("/sos/sos_commands/firewalld/firewall-cmd_--list-all-zones",
+                   contents="block\n  target: %%REJECT%%\n\npublic (active)\n  target: default\n")
+    assert fact(sos, "firewalld_libvirt_zone") is False
+    fs.create_dir("/sos/usr/lib/firewalld/zones")
+    fs.create_file("/sos/usr/lib/firewalld/zones/libvirt.xml")
+    assert fact(sos, "firewalld_libvirt_zone") is False  # the running firewalld's zones win over the files
+
+
+def pci_device(fs, address, pci_class, driver=""):
+    base = f"/sys/devices/pci0000:00/0000:00:01.0/{address}"
+    fs.create_file(f"{base}/class", contents=f"{pci_class}\n")
+    if driver:
+        fs.create_symlink(f"{base}/driver", f"../../../../bus/pci/drivers/{driver}")
+    fs.create_symlink(f"/sys/bus/pci/devices/{address}", f"../../..{base.removeprefix('/sys')}")
+
+
+def test_pci_host_driver_bound(fs, host):
+    assert fact(host, "pci_host_driver_bound", device="0000:01:00.1") is None
+    pci_device(fs, "0000:01:00.1", "0x040300", "snd_hda_intel")
+    pci_device(fs, "0000:01:00.2", "0x0c0330", "vfio-pci")
+    pci_device(fs, "0000:01:00.3", "0x0c8000")
+    pci_device(fs, "0000:02:00.0", "0x060400", "pcieport")
+    assert fact(host, "pci_host_driver_bound", device="0000:01:00.1") is True
+    assert fact(host, "pci_host_driver_bound", device="0000:01:00.2") is False
+    assert fact(host, "pci_host_driver_bound", device="0000:01:00.3") is False  # no driver
+    assert fact(host, "pci_host_driver_bound", device="0000:02:00.0") is False  # a bridge
+
+
+def test_interrupt_remapping_from_kernel_log(fs, host):
+    assert fact(host, "interrupt_remapping_enabled") is None
+    fs.create_file("/var/log/kern.log", contents="Jan 1 kvm1 kernel: [0.1] DMAR: IOMMU enabled\n")
+    assert fact(host, "interrupt_remapping_enabled") is None  # no line says either way
+    fs.create_file("/var/log/dmesg", contents=(
+        "[    0.000000] DMAR: IOMMU enabled\n"
+        "[    0.161049] DMAR-IR: Enabled IRQ remapping in x2apic mode\n"))
+    assert fact(host, "interrupt_remapping_enabled") is True
+
+
+def test_interrupt_remapping_off(fs, host):
+    fs.create_file("/var/log/messages", contents=(
+        "May  2 08:12:41 virt01 kernel: Enabled Interrupt-remapping\n"
+        "May  3 09:00:02 virt01 kernel: Failed to enable irq remapping.  You are vulnerable to irq-injection"
+        " attacks.\n"))
+    assert fact(host, "interrupt_remapping_enabled") is False  # the last boot's line wins
+    fs.create_file("/proc/cmdline", contents="ro quiet intel_iommu=on intremap=off\n")
+    assert run_probe("interrupt_remapping_enabled", host, {}).detail == "/proc/cmdline has intremap=off"
+
+
+def test_interrupt_remapping_from_sosreport_dmesg(fs, sos):
+    fs.create_file("/sos/sos_commands/kernel/dmesg", contents="[    1.2] AMD-Vi: Interrupt remapping enabled\n")
+    assert fact(sos, "interrupt_remapping_enabled") is True
+
+
+def test_unsafe_interrupts_allowed(fs, host):
+    assert fact(host, "unsafe_interrupts_allowed") is None
+    fs.create_file("/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts", contents="N\n")
+    assert fact(host, "unsafe_interrupts_allowed") is False
+    fs.create_file("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", contents="Y\n")
+    assert fact(host, "unsafe_interrupts_allowed") is True
+
+
+def test_unsafe_interrupts_from_modprobe_d(fs, host):
+    fs.create_dir("/sys/module/kvm")
+    assert fact(host, "unsafe_interrupts_allowed") is False  # not loaded, nothing sets it: the default N
+    fs.create_file("/etc/modprobe.d/vfio.conf", contents="options vfio_iommu_type1 allow_unsafe_interrupts=1\n")
+    assert fact(host, "unsafe_interrupts_allowed") is True
+
+
+def test_debian_family(fs, host):
+    assert fact(host, "debian_family") is None
+    fs.create_file("/etc/redhat-release", contents="Red Hat Enterprise Linux Server release 6.10 (Santiago)\n")
+    assert fact(host, "debian_family") is False
+    fs.create_file("/etc/debian_version", contents="12.5\n")
+    assert fact(host, "debian_family") is True
+
+
+def test_legacy_kvm_assignment(fs, host):
+    assert fact(host, "legacy_kvm_assignment") is None  # kvm not loaded, or not in this copy
+    fs.create_file("/sys/module/kvm/parameters/ignore_msrs", contents="N\n")
+    assert fact(host, "legacy_kvm_assignment") is False  # a current kernel: VFIO only
+    fs.create_file("/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts", contents="N\n")
+    assert fact(host, "legacy_kvm_assignment") is True  # RHEL 6's kvm with pci-assign

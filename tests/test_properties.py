@@ -121,6 +121,68 @@ def test_line_parsers(text: str, key: str) -> None:
     assert all(isinstance(v, dict) for v in parsers.parse_ip_details(text).values())
 
 
+SCAN_FRAGMENTS = ["__CURSOR=s=1", "MESSAGE=", "MESSAGE\n", "\x05\x00\x00\x00\x00\x00\x00\x00", "_PID=1",
+                  "interface=br0", "conf-dir=/etc/dnsmasq.d,*.conf", "bind-interfaces", '"#"', "DEVICE=br0",
+                  "TYPE='Bridge' # c", 'DELAY="1', "Name:           web01", "                ", "State:  shut off",
+                  "<capabilities>", "<guest><arch name='x86_64'><domain type='kvm'/></arch></guest>",
+                  "</capabilities>", "May 02 06:58:05 kvm1 libvirtd[1187]: ", "-- Boot 3b5e --", "\n", "\n\n", "="]
+scan_texty = st.one_of(texty, st.lists(st.sampled_from(SCAN_FRAGMENTS) | st.text(max_size=8), max_size=40).map("".join))
+
+
+@FAST
+@given(scan_texty)
+def test_scan_parsers(text: str) -> None:
+    """The dnsmasq, ifcfg, journal, dominfo and capabilities parsers take any text and keep their shapes."""
+    lines = len(text.splitlines())
+    options = parsers.parse_dnsmasq_conf(text)
+    assert all(key and " " not in key for key in options)
+    assert all(1 <= line <= lines for found in options.values() for line, _ in found)
+    assert all(isinstance(v, str) for v in parsers.parse_ifcfg(text).values())
+    assert 0 <= parsers.ifcfg_line(text, "DELAY")[0] <= lines
+    info = parsers.parse_virsh_dominfo(text)
+    assert not info or "Name" in info
+    caps = parsers.parse_capabilities(text)
+    assert caps is None or isinstance(caps.domain_types(), set)
+    for line in text.splitlines():
+        record = parsers.parse_journal_short(line)
+        assert record is None or record.message in line
+    data = text.encode("utf-8", "replace")
+    for entry in parsers.iter_journal_export([data]):
+        for number, shown in parsers.journal_entry_lines(entry):
+            assert 1 <= number <= data.count(b"\n") + 1 and "\n" not in shown
+
+
+journal_fields = st.lists(st.tuples(st.sampled_from(["MESSAGE", "_PID", "_COMM", "SYSLOG_IDENTIFIER", "X_1"]),
+                                    st.one_of(st.text(max_size=30), st.binary(max_size=30))), min_size=1, max_size=5)
+
+
+@FAST
+@given(st.lists(journal_fields, max_size=4), st.integers(1, 40))
+def test_journal_export_round_trip(entries: list[list[tuple[str, str | bytes]]], block: int) -> None:
+    """Entries written as `journalctl -o export` writes them come back whole, each message's line exact,
+    however the bytes are split into blocks."""
+    data = b""
+    expected = []
+    for fields in entries:
+        kept: dict[str, str] = {}
+        message_line = 0
+        for key, value in fields:
+            raw = value if isinstance(value, bytes) else value.encode()
+            if isinstance(value, bytes) or b"\n" in raw:
+                data += key.encode() + b"\n" + len(raw).to_bytes(8, "little")
+                line = data.count(b"\n") + 1
+                data += raw + b"\n"
+            else:
+                line = data.count(b"\n") + 1
+                data += key.encode() + b"=" + raw + b"\n"
+            kept[key] = raw.decode("utf-8", "replace")
+            message_line = line if key == "MESSAGE" else message_line
+        data += b"\n"
+        expected.append(parsers.JournalEntry(message_line, kept))
+    blocks = [data[i : i + block] for i in range(0, len(data), block)]
+    assert list(parsers.iter_journal_export(blocks)) == expected
+
+
 # --- XML ------------------------------------------------------------------------------------------------
 
 

@@ -526,3 +526,16 @@ def run_every_parser(text: str) -> None:
     parsers.parse_group(text)
     parsers.parse_virsh_list(text)
     parsers.parse_ip_details(text)
+    parsers.parse_dnsmasq_conf(text)
+    parsers.dnsmasq_command_options(text)
+    parsers.dnsmasq_conf_dir_files(text, text.split())
+    parsers.parse_ifcfg(text)
+    parsers.ifcfg_line(text, "DELAY")
+    for entry in parsers.iter_journal_export([text.encode("utf-8", "replace")]):
+        parsers.journal_entry_lines(entry)
+    parsers.is_journal_export(text.encode("utf-8", "replace"))
+    for line in text.splitlines():
+        parsers.parse_journal_short(line)
+        parsers.is_journal_marker(line)
+    parsers.parse_virsh_dominfo(text)
+    parsers.parse_capabilities(text)
