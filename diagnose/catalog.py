@@ -128,23 +128,45 @@ def _compile(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] |
         return None
 
 
+MAX_SPELLINGS = 16  # a required run is carried through small alternations as this many spellings at most
+
+
+def _pure_literal(items: object, ignore_case: bool) -> str | None:
+    """The text of a parsed (sub)pattern made of plain characters only, else None."""
+    text = []
+    for op, arg in items:  # type: ignore[attr-defined]
+        name = str(op)
+        if name == "LITERAL":
+            text.append(chr(arg))
+        elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
+            inner = _pure_literal(arg[-1], ignore_case)
+            if inner is None:
+                return None
+            text.append(inner)
+        else:
+            return None
+    return "".join(text)
+
+
 def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
     """Literals of which every match of this parsed (sub)pattern contains at least one: the strongest
-    of its required runs (literals in sequence, through groups that must match) and of the alternatives
-    of a required `(?:a|b)`. ("",) if nothing is required."""
+    of its required runs (literals in sequence, through groups that must match, and through small
+    alternations of plain words as several spellings: `://(?:system|session)` needs "://system" or
+    "://session", not just "ystem" or "ession" after the parser factors out the "s") and of the
+    alternatives of a required `(?:a|b)`. ("",) if nothing is required."""
     options: list[tuple[str, ...]] = []
-    current: list[str] = []
+    current: list[str] = [""]  # the spellings of the run being read
 
     def close() -> None:
-        if current:
-            options.append(("".join(current),))
-            current.clear()
+        if current != [""]:
+            options.append(tuple(dict.fromkeys(current)))
+            current[:] = [""]
 
     def walk(items: object) -> None:
         for op, arg in items:  # type: ignore[attr-defined]
             name = str(op)
             if name == "LITERAL":
-                current.append(chr(arg))
+                current[:] = [run + chr(arg) for run in current]
             elif name == "SUBPATTERN":
                 if arg[1] & re.IGNORECASE and not ignore_case:
                     close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
@@ -159,10 +181,17 @@ def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
                     if inner != ("",):
                         options.append(inner)
             elif name == "BRANCH":
+                words = [_pure_literal(alt, ignore_case) for alt in arg[1]]
+                if all(word is not None for word in words) and len(current) * len(words) <= MAX_SPELLINGS:
+                    current[:] = [run + word for run in current for word in words]  # type: ignore[operator]
+                    continue
                 close()
                 alternatives = [_requirement(alt, ignore_case) for alt in arg[1]]
                 if all(alt != ("",) for alt in alternatives):
                     options.append(tuple(dict.fromkeys(lit for alt in alternatives for lit in alt)))
+            elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in arg) and \
+                    len(current) * len(arg) <= MAX_SPELLINGS:
+                current[:] = [run + chr(char) for run in current for _, char in arg]  # [cd] after a factored "b"
             elif name == "AT":
                 continue
             else:
@@ -170,6 +199,7 @@ def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
 
     walk(items)
     close()
+    options = [option for option in options if all(option)]
     if not options:
         return ("",)
     best = max(options, key=lambda option: (min(len(lit) for lit in option), -len(option)))

@@ -198,11 +198,46 @@ def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of
                 for entry in parsers.iter_journal_export(blocks):
                     yield from parsers.journal_entry_lines(entry)
                 return
-        for number, text in host.iter_lines(path):  # type: ignore[attr-defined]
+        for number, text in _plain_lines(host, path):
             if not parsers.is_journal_marker(text):
                 yield number, text
         return
-    yield from host.iter_lines(path)  # type: ignore[attr-defined]
+    yield from _plain_lines(host, path)
+
+
+PREFILTER_ABOVE = 4 * 1024 * 1024  # a plain log larger than this goes through stage one, when it can
+
+
+@lru_cache(maxsize=1)
+def _literal_database() -> object:
+    """Stage one for plain logs: every pattern's literals, and those of the side rules of _log_lines
+    (migrations, guest boot failures, checksum warnings), in one hyperscan database; None without it."""
+    from diagnose import logscan
+    from diagnose.checks import BOOT_FAIL_RE
+
+    _, matcher = loaded()
+    side = [(lit, False) for lit in (*catalog_mod.required_literals(BOOT_FAIL_RE), "igrat", "hecksum", "CHECKSUM",
+                                     "DHCP")]
+    return logscan.literal_database(matcher.literals() + side)
+
+
+def _plain_lines(host: object, path: str):  # noqa: ANN202 - iterator of (number, text)
+    """Every line of a log that may matter, with exact numbers: a big log through stage one (hyperscan
+    finds the lines holding a pattern's literal over whole blocks), any other line by line. The findings
+    are the same either way (tests/test_prefilter.py); only the time differs."""
+    from diagnose import logscan
+    from diagnose.sources import BINARY_PROBE, Unreadable, looks_binary
+
+    st = host.stat(path)  # type: ignore[attr-defined]
+    database = _literal_database() if st is not None and st.st_size > PREFILTER_ABOVE else None
+    if database is None:
+        yield from host.iter_lines(path)  # type: ignore[attr-defined]
+        return
+    with host.open_binary(path) as handle:  # type: ignore[attr-defined]
+        if looks_binary(handle.read(BINARY_PROBE)):
+            raise Unreadable(f"{path}: binary file, not read")
+        for number, raw in logscan.literal_lines(handle, database):
+            yield number, raw.decode("utf-8", errors="replace")
 
 
 DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and again, never taken"

@@ -10,9 +10,11 @@ scanned by two processes; line numbers stay exact.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from functools import cache
+from typing import Any, BinaryIO
 
 MARKERS = (b": error : ", b": warning : ")
 BLOCK = 2 * 1024 * 1024
@@ -109,9 +111,8 @@ def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS, start: 
         state.update(lines=base, in_record=int(in_record), leading=leading)
 
 
-def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
-                ) -> tuple[list[tuple[int, bytes]], bool]:
-    """The marked records in block[:size] (whole lines); and whether the last may go on in the next block."""
+def _starts(block: bytearray, size: int, markers: tuple[bytes, ...]) -> set[int]:
+    """Where the lines holding a marker begin, in block[:size]: the pure-stdlib way (bytes.find)."""
     starts: set[int] = set()
     for marker in markers:
         pos = block.find(marker, 0, size)
@@ -119,6 +120,42 @@ def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ..
             starts.add(block.rfind(b"\n", 0, pos) + 1)
             line_end = block.find(b"\n", pos, size)
             pos = block.find(marker, line_end, size) if line_end >= 0 else -1
+    return starts
+
+
+@cache
+def _hyperscan(markers: tuple[bytes, ...]) -> Any:
+    """A hyperscan database of the markers when the optional hyperscan package imports (and
+    VIRTDIAG_PREFILTER is not "stdlib"): one SIMD pass finds all of them, about twice as fast as one
+    bytes.find pass per marker. None otherwise; the results are the same either way."""
+    if os.environ.get("VIRTDIAG_PREFILTER", "") == "stdlib":
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    try:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(expressions=[re.escape(m) for m in markers], ids=list(range(len(markers))),
+                         elements=len(markers), flags=[0] * len(markers))
+    except hyperscan.error:  # e.g. a CPU without the instructions it was built for
+        return None
+    return database
+
+
+def _starts_hyperscan(database: Any, block: bytearray, size: int, markers: tuple[bytes, ...]) -> set[int]:
+    """The same as _starts, with hyperscan."""
+    ends: list[tuple[int, int]] = []
+    database.scan(memoryview(block)[:size], match_event_handler=lambda marker, _start, end, _flags, _context:
+                  ends.append((marker, end)))
+    return {block.rfind(b"\n", 0, end - len(markers[marker])) + 1 for marker, end in ends}
+
+
+def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
+                ) -> tuple[list[tuple[int, bytes]], bool]:
+    """The marked records in block[:size] (whole lines); and whether the last may go on in the next block."""
+    database = _hyperscan(markers)
+    starts = _starts_hyperscan(database, block, size, markers) if database else _starts(block, size, markers)
     found: list[tuple[int, bytes]] = []
     cursor = [0, base]  # an offset and the number of lines before it
 
@@ -171,3 +208,56 @@ def marked_lines_parallel(path: str, size: int) -> list[tuple[int, bytes]]:
     if not state_a["in_record"]:
         found_b = found_b[state_b["leading"]:]
     return found_a + [(number + state_a["lines"], line) for number, line in found_b]
+
+
+NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def literal_database(literals: list[tuple[str, bool]]) -> Any:
+    """Stage one for big logs that are not daemon logs: a hyperscan database of every pattern's required
+    literals ((text, ignore case) pairs), or None when hyperscan does not import (or VIRTDIAG_PREFILTER is
+    "stdlib"): the caller then reads every line, with the same results, slower."""
+    if os.environ.get("VIRTDIAG_PREFILTER", "") == "stdlib":
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    chosen = sorted({(text, caseless) for text, caseless in literals if text and (text.isascii() or not caseless)})
+    try:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(expressions=[re.escape(text.encode()) for text, _ in chosen], ids=list(range(len(chosen))),
+                         elements=len(chosen),
+                         flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in chosen])
+    except hyperscan.error:
+        return None
+    return database
+
+
+def literal_lines(handle: BinaryIO, database: Any) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of each line that may meet a pattern: it holds a literal (one hyperscan pass
+    over each block), or it is not ASCII (Python's case folding goes beyond ASCII, hyperscan's does not;
+    and a literal ignoring case may not be ASCII). Every other line is skipped unread, its number counted."""
+    base = 0
+    for block, size in _blocks(handle, 0, None):
+        ends: list[int] = []
+        database.scan(memoryview(block)[:size], match_event_handler=lambda _id, _start, end, _flags, _context:
+                      ends.append(end))  # noqa: B023 - scan returns before the next block
+        starts = {block.rfind(b"\n", 0, end) + 1 for end in ends}
+        if not block.isascii():  # the whole buffer: no copy; bytes past size only cost a useless search
+            pos = 0
+            while (hit := NON_ASCII.search(block, pos, size)) is not None:
+                starts.add(block.rfind(b"\n", 0, hit.start()) + 1)
+                line_end = block.find(b"\n", hit.start(), size)
+                pos = size if line_end < 0 else line_end + 1
+        cursor, number = 0, base
+        for start in sorted(starts):
+            end = block.find(b"\n", start, size)
+            line = bytes(block[start:size if end < 0 else end])
+            number += block.count(b"\n", cursor, start)
+            cursor = start
+            if line.strip():
+                yield number + 1, _cut(line).rstrip(b"\r")
+        base += block.count(b"\n", 0, size)
+        if size and block[size - 1] != 10:
+            base += 1  # a last line without a newline

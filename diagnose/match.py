@@ -37,6 +37,7 @@ class _Probe:
     literals: tuple[str, ...]  # a matching line contains at least one of them
     ignore_case: bool
     sources: tuple[str, ...]  # the signature's sources (where a primary match counts)
+    keysets: tuple[frozenset[str], ...] = ()  # per literal, every index key a line holding it has (see _keysets)
 
 
 START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
@@ -78,6 +79,19 @@ def line_keys(lowered: str) -> set[str]:
     return keys
 
 
+def _keysets(literals: Iterable[str]) -> tuple[frozenset[str], ...]:
+    """For each literal, all its index keys: a line holding the literal has every one of them, so a pattern
+    met through one common word ("interface") is passed over unless the line has its other words too.
+    Empty (no such filter) when a literal is not ASCII (case folding beyond ASCII) or has no key."""
+    keysets = []
+    for literal in literals:
+        keys = literal_keys(literal) if literal.isascii() else set()
+        if not keys:
+            return ()
+        keysets.append(frozenset(keys))
+    return tuple(keysets)
+
+
 def index_key(literal: str, frequency: dict[str, int]) -> str:
     """The rarest key of a literal ("" if it has none: then the pattern is tried on every line)."""
     keys = literal_keys(literal)
@@ -99,6 +113,7 @@ class Matcher:
     always: Bucket = field(default_factory=lambda: ([], [], []))
     non_ascii: Bucket = field(default_factory=lambda: ([], [], []))
     _probes: dict[int, _Probe] = field(default_factory=dict)  # by ordinal: one probe for a pattern under two keys
+    _always_literals: tuple[list, list] | None = None  # (exact, ignoring case): [(literal, its patterns)]
 
     @classmethod
     def build(cls, catalog: Catalog) -> Matcher:
@@ -132,7 +147,8 @@ class Matcher:
             probe = self._probes.get(ordinal)
             if probe is None:
                 pattern = Pattern(regex, literals, fixed)
-                probe = _Probe(signature, kind, pattern, tuple(literals), pattern.ignore_case, tuple(sources))
+                probe = _Probe(signature, kind, pattern, tuple(literals), pattern.ignore_case, tuple(sources),
+                               _keysets(literals))
                 self._probes[ordinal] = probe
             bucket[KIND_ORDER[kind]].append(probe)
         return bucket
@@ -143,16 +159,42 @@ class Matcher:
             found = self.by_word[key] = self._parse(found)
         return found
 
+    def literals(self) -> list[tuple[str, bool]]:
+        """Every pattern's required literals as (text, ignore case): what a first stage over whole blocks of
+        a big log looks for (a line holding none of them meets no pattern)."""
+        groups = [self.always, self.non_ascii, *(self.bucket(key) for key in list(self.by_word))]
+        return sorted({(literal, probe.ignore_case) for group in groups for kind in group if group
+                       for probe in kind for literal in probe.literals})
+
+    def _always_present(self, text: str, lowered: str) -> Bucket:
+        """The always-tried patterns (no word of theirs can key the index) whose literal this line holds:
+        each distinct literal is looked for once, instead of once per pattern."""
+        if self._always_literals is None:
+            by_literal: dict[tuple[str, bool], list[_Probe]] = {}
+            for kind in self.always:
+                for probe in kind:
+                    for literal in probe.literals:
+                        by_literal.setdefault((literal, probe.ignore_case), []).append(probe)
+            self._always_literals = (
+                [(lit, probes) for (lit, caseless), probes in by_literal.items() if not caseless],
+                [(lit, probes) for (lit, caseless), probes in by_literal.items() if caseless])
+        exact, caseless = self._always_literals
+        present = {probe for lit, probes in exact if lit in text for probe in probes}
+        present.update(probe for lit, probes in caseless if lit in lowered for probe in probes)
+        if not present:
+            return ([], [], [])
+        return tuple([probe for probe in kind if probe in present] for kind in self.always)  # type: ignore[return-value]
+
     def candidates(self, text: str, lowered: str) -> list[_Probe]:
         """The patterns that may match this line (each once): unless first, then context, then primary."""
-        groups = [self.always]
+        groups = [self._always_present(text, lowered)]
         if not text.isascii():
             groups.append(self.non_ascii)
-        for key in line_keys(lowered):
-            bucket = self.bucket(key)
-            if bucket:
-                groups.append(bucket)
-        found = [probe for kind in range(3) for group in groups for probe in group[kind]]
+        keys = line_keys(lowered)
+        for key in keys & self.by_word.keys():  # in C: only the words that key a bucket
+            groups.append(self.bucket(key))  # type: ignore[arg-type]
+        found = [probe for kind in range(3) for group in groups for probe in group[kind]
+                 if not probe.keysets or probe.keysets[0] <= keys or any(ks <= keys for ks in probe.keysets[1:])]
         return list(dict.fromkeys(found)) if len(groups) > 2 else found
 
 
@@ -163,7 +205,8 @@ NON_ASCII = "\0non-ascii"
 
 
 def _probes(catalog: Catalog) -> list[_Probe]:
-    return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sig.sources)
+    return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sig.sources,
+                   _keysets(pattern.required()))
             for index, sig in enumerate(catalog.signatures)
             for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns))
             for pattern in patterns]

@@ -34,7 +34,7 @@ setup() {
     python3 -m venv .venv
   fi
   echo "== installing virtdiag into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,fast]'
   if pkg-config --exists libvirt 2>/dev/null; then
     .venv/bin/python -c 'import libvirt' 2>/dev/null \
       || .venv/bin/python -m pip install -q --disable-pip-version-check libvirt-python

@@ -47,12 +47,25 @@ def test_fact_table_in_readme_matches_probes():
 def test_required_literals_of_alternatives():
     assert catalog.required_literals(re.compile(r"openvswitch|ovs-vsctl")) == ("openvswitch", "ovs-vsctl")
     assert catalog.required_literals(re.compile(r"(?:Failed to start|Unable to start) x")) == (
-        "Failed to start", "Unable to start")
+        "Failed to start x", "Unable to start x")  # the run goes on through a plain alternation
     assert catalog.required_literals(re.compile(r"\b(?:libvirtd|virtproxyd)(?:\[\d+\])?: ")) == (
         "libvirtd", "virtproxyd")
     assert catalog.required_literals(re.compile(r"(?P<k>No bootable device|Boot failed)")) == (
         "No bootable device", "Boot failed")
     assert catalog.required_literals(re.compile(r"abc|\d+")) == ("",)
+
+
+def test_required_literals_carry_a_run_through_small_alternations():
+    """The regex parser factors `(?:system|session)` into "s" + (ystem|ession) and `(?:-n|--name)` into
+    "-" + (n|-name): the literals must be the whole spellings, or a log prefilter meets every line
+    that says "systemd" or holds a dash."""
+    assert catalog.required_literals(re.compile(r"(?:qemu|vz)(?:\+tls)?://(?:system|session)/?")) == (
+        "://system", "://session")
+    assert catalog.required_literals(re.compile(r"(?:-n|--name) (?P<guest>\S+)")) == ("-n ", "--name ")
+    assert catalog.required_literals(re.compile(r"a(?:bc|bd)efghijk")) == ("abcefghijk", "abdefghijk")
+    assert catalog.required_literals(re.compile(r"(?i)Cannot [ab]x")) == ("cannot ax", "cannot bx")
+    many = "|".join(f"{chr(97 + i)}{i}x" for i in range(20))  # too many spellings: the run ends here
+    assert catalog.required_literals(re.compile(f"Unable to open (?:{many}) device")) == ("Unable to open ",)
 
 
 def test_required_literal_ignores_optional_parts():
