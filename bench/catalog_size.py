@@ -19,11 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from diagnose import catalog  # noqa: E402
+
 
 def doubled(source: Path, target: Path) -> None:
     """A copy of the catalog where every signature appears twice (the copy's ids end in -copy)."""
     shutil.copytree(source, target)
-    (target / "generated" / "catalog-cache.json").unlink(missing_ok=True)
+    (target / catalog.CACHE).unlink(missing_ok=True)
     for path in target.glob("*.toml"):
         text = path.read_text(encoding="utf-8")
         copy = re.sub(r'^(id\s*=\s*")([^"]+)"', r'\1\2-copy"', text, flags=re.M)
@@ -48,7 +50,7 @@ def timed_scan(root: Path, knowledge: Path, runs: int = 3) -> float:
 def main() -> None:
     from scanlog import generate
 
-    from diagnose import catalog, match
+    from diagnose import match
 
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     work = Path(tempfile.mkdtemp(prefix="virtdiag-catalog-"))

@@ -137,6 +137,16 @@ def read_input(text: list[str] | None, file: Path | None) -> str:
     return " ".join(text) if len(text) > 1 and all("\n" not in t for t in text) else "\n".join(text)
 
 
+LOG_FILE_ABOVE = 1024 * 1024  # `explain --file` of a bigger file streams it as a log (not a paste)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # read_input says why it cannot be read
+
+
 def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Format = Format.text,
                 output: Path | None = None, lang: str | None = None, probe: bool = False, verbose: bool = False,
                 redact_hosts: bool = False, no_redact: bool = False) -> int:
@@ -144,13 +154,20 @@ def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Fo
     from diagnose import engine
 
     chosen = language(lang)
-    pasted = read_input(text, file)
     host = None
     if probe:
         from diagnose.sources import open_host
 
         host = open_host(None)
-    report = engine.explain(pasted, chosen, host)
+    if file is not None and _size(file) > LOG_FILE_ABOVE:
+        from diagnose.sources import Unreadable
+
+        try:
+            report = engine.explain_file(str(file), chosen, host)
+        except Unreadable as exc:
+            raise fail(str(exc)) from exc
+    else:
+        report = engine.explain(read_input(text, file), chosen, host)
     emit([report], fmt, output, chosen, verbose, redact_hosts, no_redact)
     return 0 if report.findings else 1
 

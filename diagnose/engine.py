@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache
 
 from diagnose import catalog as catalog_mod
 from diagnose.match import Line, Matcher, match_lines, match_symptoms
@@ -131,6 +131,27 @@ def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
     return report
 
 
+def explain_file(path: str, lang: str = "en", host: object | None = None) -> Report:
+    """`explain --file` on a log too big to be a paste: streamed as scan streams a log (a libvirtd.log by its
+    error and warning records, two processes for a huge one; any other log through stage one or line by
+    line), so memory stays flat and the errors at its end are read too. No XML or symptom reading."""
+    from diagnose import logscan
+    from diagnose.sources import open_host
+
+    reader = open_host(None)
+    absolute = os.path.abspath(path)
+    with reader.open_binary(absolute) as handle:
+        daemon_log = logscan.is_daemon_log(handle.read(64 * 1024))
+    numbered = _stream(reader, "libvirtd-log", absolute) if daemon_log else _plain_lines(reader, absolute, "paste")
+    catalog, matcher = loaded()
+    hits = match_lines(matcher, (Line("paste", number, text, absolute) for number, text in numbered))
+    report = Report(kind="explain")
+    report.skipped.extend(Skipped(p, reason) for p, reason in reader.skipped)
+    facts_for = _probe_hits(catalog, hits, host, report) if host is not None else None
+    report.findings = build_findings(hits, lang, facts_for)
+    return report
+
+
 def _probe_hits(
     catalog: catalog_mod.Catalog, hits: list[Hit], host: object, report: Report
 ) -> dict[str, dict[str, Fact]]:
@@ -198,30 +219,38 @@ def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of
                 for entry in parsers.iter_journal_export(blocks):
                     yield from parsers.journal_entry_lines(entry)
                 return
-        for number, text in _plain_lines(host, path):
+        for number, text in _plain_lines(host, path, source):
             if not parsers.is_journal_marker(text):
                 yield number, text
         return
-    yield from _plain_lines(host, path)
+    yield from _plain_lines(host, path, source)
 
 
-PREFILTER_ABOVE = 4 * 1024 * 1024  # a plain log larger than this goes through stage one, when it can
+PREFILTER_ABOVE = 64 * 1024  # a plain log larger than this goes through stage one, when it can (compiled once)
 
 
-@lru_cache(maxsize=1)
-def _literal_database() -> object:
-    """Stage one for plain logs: every pattern's literals, and those of the side rules of _log_lines
-    (migrations, guest boot failures, checksum warnings), in one hyperscan database; None without it."""
+SIDE_LITERALS = {  # what the side rules of _log_lines look for, by source
+    "libvirtd-log": ("igrat", "hecksum", "CHECKSUM"),
+    "journal": ("igrat", "hecksum", "CHECKSUM", "DHCPOFFER(", "DHCPACK("),
+    "qemu-guest-log": (),  # + BOOT_FAIL_RE's literals
+}
+
+
+@cache
+def _literal_database(source: str) -> object:
+    """Stage one for plain logs of a source: the literals of every pattern that reads it, and those of the
+    side rules of _log_lines, in one hyperscan database; None without hyperscan."""
     from diagnose import logscan
     from diagnose.checks import BOOT_FAIL_RE
 
     _, matcher = loaded()
-    side = [(lit, False) for lit in (*catalog_mod.required_literals(BOOT_FAIL_RE), "igrat", "hecksum", "CHECKSUM",
-                                     "DHCP")]
-    return logscan.literal_database(matcher.literals() + side)
+    side = SIDE_LITERALS.get(source, ())
+    if source == "qemu-guest-log":
+        side = catalog_mod.required_literals(BOOT_FAIL_RE)
+    return logscan.literal_database(matcher.literals(source) + [(literal, False) for literal in side])
 
 
-def _plain_lines(host: object, path: str):  # noqa: ANN202 - iterator of (number, text)
+def _plain_lines(host: object, path: str, source: str):  # noqa: ANN202 - iterator of (number, text)
     """Every line of a log that may matter, with exact numbers: a big log through stage one (hyperscan
     finds the lines holding a pattern's literal over whole blocks), any other line by line. The findings
     are the same either way (tests/test_prefilter.py); only the time differs."""
@@ -229,7 +258,7 @@ def _plain_lines(host: object, path: str):  # noqa: ANN202 - iterator of (number
     from diagnose.sources import BINARY_PROBE, Unreadable, looks_binary
 
     st = host.stat(path)  # type: ignore[attr-defined]
-    database = _literal_database() if st is not None and st.st_size > PREFILTER_ABOVE else None
+    database = _literal_database(source) if st is not None and st.st_size > PREFILTER_ABOVE else None
     if database is None:
         yield from host.iter_lines(path)  # type: ignore[attr-defined]
         return
@@ -244,7 +273,8 @@ DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and a
     r"dnsmasq-dhcp\[\d+\]: (?P<kind>DHCPOFFER|DHCPACK)\(\S+\) \S+ (?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})")
 
 
-def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - generator of match.Line
+def _log_lines(host: object, state: object, report: Report,  # noqa: ANN202 - generator of match.Line
+               say: Callable[[str], None] = lambda _: None):
     """Stream every log source as Lines; note migrations, guest boot failures and B.10's checksum
     warnings for the checks."""
     from diagnose.checks import BOOT_FAIL_RE, CHECKSUM_WARN_RE
@@ -257,6 +287,8 @@ def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - g
         for path in log_paths(host, source):  # type: ignore[arg-type]
             stem = path.rsplit("/", 1)[-1].removesuffix(".log")
             guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
+            st = host.stat(path)  # type: ignore[attr-defined]
+            say(f"reading {path}" + (f" ({st.st_size / 2**20:.0f} MiB)" if st and st.st_size >= 2**20 else ""))
             try:
                 for number, text in _stream(host, source, path):
                     if "igrat" in text and source != "qemu-guest-log":
@@ -269,9 +301,11 @@ def _log_lines(host: object, state: object, report: Report):  # noqa: ANN202 - g
                         state.checksum_warnings.append(  # type: ignore[attr-defined]
                             (warning.group(1) or "", Evidence(source, number, text.strip(), path)))
                     dhcp = DHCP_REPLY_RE.search(text) if "DHCP" in text else None
-                    if dhcp and len(state.dhcp_replies) < 10_000:  # type: ignore[attr-defined]
-                        state.dhcp_replies.append((dhcp.group("kind"), dhcp.group("mac").lower(),  # type: ignore
-                                                   Evidence(source, number, text.strip(), path)))
+                    if dhcp:  # dnsmasq's replies are evidence for a check only, never for a pattern
+                        if len(state.dhcp_replies) < 10_000:  # type: ignore[attr-defined]
+                            state.dhcp_replies.append((dhcp.group("kind"), dhcp.group("mac").lower(),  # type: ignore
+                                                       Evidence(source, number, text.strip(), path)))
+                        continue
                     yield Line(source, number, text, path)
             except Unreadable as exc:
                 report.skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))
@@ -304,11 +338,13 @@ def _ask_daemon(state: object, uri: str, timeout: float, report: Report) -> list
 
 
 def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str | None = None,
-         timeout: float = 30.0) -> Report:
+         timeout: float = 30.0, progress: Callable[[str], None] | None = None) -> Report:
     """A host (live "/", a copied tree, an extracted sosreport or a sosreport tarball) -> findings.
 
-    On the live host (or with `connect`), the libvirt daemon is asked too, read-only.
+    On the live host (or with `connect`), the libvirt daemon is asked too, read-only. `progress`, if
+    given, is told what is being read (the command line shows it on the terminal).
     """
+    say = progress or (lambda _: None)
     from diagnose import checks, parsers, sources
     from diagnose.probes import PROBES, run_probe
     from diagnose.sources import LOG_SOURCES
@@ -325,7 +361,9 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
 
             libvirt_conf = state.confs.get("libvirt-conf")
             conf_values = parsers.parse_libvirt_conf(libvirt_conf[1]) if libvirt_conf else None
-            daemon_hits = _ask_daemon(state, connect or default_uri(conf_values), timeout, report)
+            uri = connect or default_uri(conf_values)
+            say(f"asking the libvirt daemon at {uri}")
+            daemon_hits = _ask_daemon(state, uri, timeout, report)
         if state.hostname:
             report.target["hostname"] = state.hostname
         cache: dict[tuple[str, str], Fact] = {}
@@ -338,7 +376,8 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
                 report.facts.append(cache[key])
             return cache[key]
 
-        log_hits = match_lines(matcher, _log_lines(host, state, report))
+        log_hits = match_lines(matcher, _log_lines(host, state, report, say))
+        say("checking the configuration against the host")
         check_hits: list[Hit] = []
         for name, check in checks.CHECKS.items():
             try:

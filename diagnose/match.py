@@ -159,12 +159,14 @@ class Matcher:
             found = self.by_word[key] = self._parse(found)
         return found
 
-    def literals(self) -> list[tuple[str, bool]]:
-        """Every pattern's required literals as (text, ignore case): what a first stage over whole blocks of
-        a big log looks for (a line holding none of them meets no pattern)."""
+    def literals(self, source: str) -> list[tuple[str, bool]]:
+        """The required literals, as (text, ignore case), of every pattern that reads this source (all of them
+        for "paste"): what a first stage over whole blocks of a big log looks for (a line holding none of
+        them meets no pattern)."""
         groups = [self.always, self.non_ascii, *(self.bucket(key) for key in list(self.by_word))]
         return sorted({(literal, probe.ignore_case) for group in groups for kind in group if group
-                       for probe in kind for literal in probe.literals})
+                       for probe in kind if source == "paste" or source in probe.sources
+                       for literal in probe.literals})
 
     def _always_present(self, text: str, lowered: str) -> Bucket:
         """The always-tried patterns (no word of theirs can key the index) whose literal this line holds:
@@ -295,6 +297,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
         text = line.text
         lowered = text.lower()
         for probe in matcher.candidates(text, lowered):
+            if line.source != "paste" and line.source not in probe.sources:
+                continue  # a signature reads only the sources it lists (a paste is anything)
             if probe.kind == "unless":
                 if probe.signature not in vetoed and _search(probe, text, lowered):
                     vetoed.add(probe.signature)
@@ -306,8 +310,6 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
                     caps = context_captures.setdefault(probe.signature, {})
                     for key, value in _captures(m, probe.pattern, english).items():
                         caps.setdefault(key, value)
-                continue
-            if not (line.source == "paste" or line.source in probe.sources):
                 continue
             m = _search(probe, text, lowered)
             if not m or line.join_at and not m.start() < line.join_at < m.end():

@@ -65,3 +65,35 @@ def test_list_and_show():
 def test_lint_catalog_passes():
     result = runner.invoke(app, ["lint-catalog"])
     assert result.exit_code == 0, result.stdout
+
+
+def test_explain_file_streams_a_big_log_to_its_end(tmp_path):
+    """A log bigger than a paste is read as scan reads a log: the error at its very end is found, with its
+    line number, whatever the size (a paste would stop at 64 MiB)."""
+    from diagnose import commands
+
+    noise = "May  2 08:00:00 kvm1 systemd[1]: Started Session 4 of user root.\n"
+    lines = (commands.LOG_FILE_ABOVE // len(noise)) + 10
+    plain = tmp_path / "messages"
+    plain.write_text(noise * lines + "May  2 08:00:01 kvm1 libvirtd[1201]: error : virNetDevGetMTU:397 : "
+                     "Cannot get interface MTU on 'br7': No such device\n")
+    daemon = tmp_path / "libvirtd.log"
+    record = "2024-05-02 08:00:00.000+0000: 77: debug : virObjectRef:1 : OBJECT_REF: obj=0x7f00\n"
+    daemon.write_text(record * lines + "2024-05-02 08:00:01.000+0000: 77: error : virNetDevGetMTU:397 : "
+                      "Cannot get interface MTU on 'br8': No such device\n")
+    for path, bridge in ((plain, "br7"), (daemon, "br8")):
+        result = runner.invoke(app, ["explain", "--format", "json", "--file", str(path)])
+        assert result.exit_code == 0, result.output
+        [finding] = json.loads(result.stdout)["matches"]
+        assert finding["id"] == "bridge-missing" and finding["captures"] == {"bridge": bridge}
+        assert [(e["path"], e["line"]) for e in finding["evidence"]] == [(str(path), lines + 1)]
+
+
+def test_explain_file_of_a_big_binary_file_is_one_line(tmp_path):
+    from diagnose import commands
+
+    blob = tmp_path / "core"
+    blob.write_bytes(bytes(range(256)) * (commands.LOG_FILE_ABOVE // 256 + 1))
+    result = runner.invoke(app, ["explain", "--file", str(blob)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("virtdiag: ") and "binary" in result.stderr and result.stderr.count("\n") == 1
