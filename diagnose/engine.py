@@ -94,7 +94,7 @@ def build_findings(
 def _paste_lines(text: str) -> list[Line]:
     """A pasted libvirtd.log excerpt is read like a scan reads the file (its error and warning records);
     anything else line by line, cleaned of terminal and wrapper noise."""
-    from diagnose import logscan, parsers
+    from diagnose import logscan, paste
 
     data = text.encode("utf-8", "surrogateescape")
     if len(data) > 64 * 1024 and logscan.is_daemon_log(data[: 64 * 1024]):
@@ -102,7 +102,7 @@ def _paste_lines(text: str) -> list[Line]:
 
         return [Line("paste", number, raw.decode("utf-8", "replace"))
                 for number, raw in logscan.marked_lines(io.BytesIO(data))]
-    return parsers.paste_lines(text)
+    return paste.paste_lines(text)
 
 
 def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
@@ -111,11 +111,11 @@ def explain(text: str, lang: str = "en", host: object | None = None) -> Report:
     With `host` (a sources.Host), the probes each match needs are run against it; without, facts
     come only from what the message itself implies.
     """
-    from diagnose import parsers
+    from diagnose import paste
 
     catalog, matcher = loaded()
     hits = match_lines(matcher, _paste_lines(text))
-    xml = parsers.find_xml(text)
+    xml = paste.find_xml(text)
     if xml is not None:
         from diagnose import xmlchecks
 

@@ -60,6 +60,9 @@ def literal_keys(literal: str) -> set[str]:
     """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
     abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so;
     "~xy": the literal holds the two CJK characters xy (scripts without spaces have no words to use)."""
+    if literal.isascii():  # no CJK to look for (and its regexes stay uncompiled)
+        return ({f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal)}
+                | {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal)})
     cjk_run, has_cjk = cjk_regexes()
     keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not has_cjk.search(w)}
     keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if not has_cjk.search(w)}

@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diagnose import catalog as catalog_mod  # noqa: E402
-from diagnose import parsers  # noqa: E402
+from diagnose import paste  # noqa: E402
 from diagnose.catalog import MIN_LITERAL, required_literal  # noqa: E402
 from diagnose.model import Signature  # noqa: E402
 
@@ -1076,7 +1076,7 @@ def example_lines(sig: Signature) -> list[str]:
             texts.append(case.with_suffix(".txt").read_text(encoding="utf-8"))
     lines: list[str] = []
     for text in texts:
-        for line in parsers.paste_lines(text):
+        for line in paste.paste_lines(text):
             if not line.join_at and line.text not in lines:
                 lines.append(line.text)
     return lines
@@ -1255,7 +1255,7 @@ def example_texts(sig: Signature) -> list[str]:
 
 
 def cleaned(line: str) -> str:
-    found = parsers.paste_lines(line)
+    found = paste.paste_lines(line)
     return found[0].text if found else ""
 
 

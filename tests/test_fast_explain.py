@@ -108,6 +108,6 @@ def test_one_line_explain_imports_only_what_it_needs():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
                  .stdout.split())
     heavy = {"typer", "click", "pydantic", "lxml", "libvirt", "diagnose.sources", "diagnose.live",
-             "diagnose.probes", "diagnose.cli", "tomllib"}
+             "diagnose.probes", "diagnose.cli", "diagnose.parsers", "tomllib"}
     assert not heavy & loaded, heavy & loaded
     assert "diagnose.engine" in loaded and "rich.console" in loaded

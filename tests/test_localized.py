@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from diagnose import catalog as catalog_mod
-from diagnose import engine, parsers
+from diagnose import engine, paste
 from diagnose.catalog import MIN_LITERAL, required_literal
 
 DATA = Path(__file__).resolve().parent / "data" / "localized"
@@ -88,7 +88,7 @@ def pending(sig: str, lang: str, text: str) -> dict[str, str]:
     """What the generated data gives back that the engine does not apply yet: `fixed` captures of
     the localized patterns that match, and captures of the localized context patterns."""
     found: dict[str, str] = {}
-    lines = [line.text for line in parsers.paste_lines(text)]
+    lines = [line.text for line in paste.paste_lines(text)]
     for table in ("pattern", "context"):
         for entry in localized().get(table, []):
             if entry["signature"] != sig or entry["lang"] != lang:
@@ -114,7 +114,7 @@ def vetoed(lang: str, text: str) -> set[str]:
     """Signatures a localized `unless` pattern drops from this paste (when the engine does not)."""
     if supported()["unless"]:
         return set()
-    lines = [line.text for line in parsers.paste_lines(text)]
+    lines = [line.text for line in paste.paste_lines(text)]
     return {
         entry["signature"]
         for entry in localized().get("unless", [])

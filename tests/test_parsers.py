@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diagnose import parsers
+from diagnose import parsers, paste
 
 LIBVIRTD_CONF = """# Master libvirt daemon configuration file
 #listen_tls = 0
@@ -74,21 +74,21 @@ def test_paste_lines_cleans_wrappers():
     text = ("\x1b[31m$ virsh start web01\x1b[0m\r\n"
             "libvirt.libvirtError: virError(Code=38, Domain=7, Message='Cannot get interface MTU on \\'br0\\': "
             "No such device')\n")
-    lines = parsers.paste_lines(text)
+    lines = paste.paste_lines(text)
     assert lines[0].text == "$ virsh start web01"
     assert "Cannot get interface MTU on 'br0': No such device" in lines[1].text
     assert lines[1].number == 2
 
 
 def test_paste_lines_splits_escaped_newlines_and_joins_wrapped_lines():
-    lines = parsers.paste_lines('Error: "a\\nb"\n' + "x" * 70 + "\ncontinued here\n")
+    lines = paste.paste_lines('Error: "a\\nb"\n' + "x" * 70 + "\ncontinued here\n")
     texts = [line.text for line in lines]
     assert 'Error: "a' in texts and 'b"' in texts
     assert "x" * 70 + " continued here" in texts
 
 
 def test_find_xml_in_a_paste():
-    root, body, first = parsers.find_xml("# virsh dumpxml g\n<domain type='kvm'>\n<name>g</name>\n</domain>\ntrailer")
+    root, body, first = paste.find_xml("# virsh dumpxml g\n<domain type='kvm'>\n<name>g</name>\n</domain>\ntrailer")
     assert (root, first) == ("domain", 2)
     assert body.endswith("</domain>")
 

@@ -20,7 +20,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnose import engine, parsers, sources, xmlchecks
+from diagnose import engine, parsers, paste, sources, xmlchecks
 from diagnose.match import Line
 
 EXAMPLES = int(os.environ.get("VIRTDIAG_HYPOTHESIS_EXAMPLES", "300"))  # bench/fuzz.py --hypothesis raises it
@@ -53,7 +53,7 @@ texty = st.one_of(
 @given(texty)
 def test_paste_lines(text: str) -> None:
     physical = len(text.splitlines())
-    for line in parsers.paste_lines(text):
+    for line in paste.paste_lines(text):
         assert isinstance(line, Line)
         assert 1 <= line.number <= max(physical, 1)
         assert "\n" not in line.text and line.text.strip()
@@ -62,7 +62,7 @@ def test_paste_lines(text: str) -> None:
 @FAST
 @given(texty)
 def test_find_xml(text: str) -> None:
-    found = parsers.find_xml(text)
+    found = paste.find_xml(text)
     if found is not None:
         root, body, first = found
         assert root in ("domain", "network") and body.rstrip().endswith(f"</{root}>")
@@ -85,7 +85,7 @@ def _find_xml_reference(text: str) -> tuple[str, str, int] | None:
 @FAST
 @given(texty)
 def test_find_xml_is_the_old_find_xml(text: str) -> None:
-    assert parsers.find_xml(text) == _find_xml_reference(text)
+    assert paste.find_xml(text) == _find_xml_reference(text)
 
 
 VIRERROR_PIECES = ["virError(Code=", "1", "-2", ", Domain=", "7", ", Message=", "'", '"', ")", " ", "\t", "x", "é",
@@ -96,9 +96,9 @@ VIRERROR_PIECES = ["virError(Code=", "1", "-2", ", Domain=", "7", ", Message=", 
 @given(st.lists(st.sampled_from(VIRERROR_PIECES), max_size=30).map("".join))
 def test_virerror_unwrap_is_the_regex(line: str) -> None:
     """The linear unwrapping does what VIRERROR_RE.search did."""
-    m = parsers.VIRERROR_RE.search(line)
+    m = paste.VIRERROR_RE.search(line)
     expected = f"{line[: m.start()]}{m.group(2)}" if m else line
-    assert parsers._unwrap_virerror(line) == expected
+    assert paste._unwrap_virerror(line) == expected
 
 
 @FAST

@@ -510,10 +510,10 @@ if __name__ == "__main__":
 
 def run_every_parser(text: str) -> None:
     """Feed one decoded text to every parser (shared by the hostile suite and bench/fuzz.py)."""
-    from diagnose import parsers
+    from diagnose import parsers, paste
 
-    parsers.paste_lines(text)
-    parsers.find_xml(text)
+    paste.paste_lines(text)
+    paste.find_xml(text)
     list(parsers.iter_text_lines(text, "paste"))
     parsers.parse_libvirt_conf(text)
     parsers.parse_shell_vars(text)

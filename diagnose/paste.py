@@ -1,0 +1,90 @@
+"""Parse stage (pure) for pastes: split pasted text into clean, numbered lines and find a pasted XML
+document. Kept apart from parsers.py so `virtdiag explain` loads only this."""
+
+from __future__ import annotations
+
+import re
+
+from diagnose.match import Line
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# virError(Code=38, Domain=7, Message='Cannot ...'): keep the message, drop the wrapper. The message may
+# itself hold an unescaped apostrophe (Go and Ruby wrappers print it raw), so only the ends are cut.
+VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(.*?)\1\)?\s*$""")
+VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
+WRAP_MIN = 60  # a terminal-wrapped line is at least this long
+MAX_PASTE_LINE = 64 * 1024  # a longer pasted line is cut, as in logs (sources.MAX_LINE)
+CUT_MARK = " [... line cut by virtdiag]"
+
+
+def _unwrap_virerror(text: str) -> str:
+    """What VIRERROR_RE.search does, in linear time: the message runs from the first wrapper head whose
+    quote is also the line's last non-blank character (or the one before a closing parenthesis)."""
+    if "virError(" not in text:
+        return text
+    tail = text.rstrip()
+    for m in VIRERROR_HEAD_RE.finditer(text):
+        end = len(tail) - 2 if tail.endswith(")") else len(tail) - 1
+        if end >= m.end() and tail[end] == m.group(1):
+            return f"{text[: m.start()]}{text[m.end() : end]}"
+    return text
+
+
+def _clean(raw: str) -> str:
+    text = ANSI_RE.sub("", raw).replace("\r", "").replace("\t", " ")
+    text = _unwrap_virerror(text)
+    if "\\'" in text or '\\"' in text:
+        text = text.replace("\\'", "'").replace('\\"', '"')
+    return text.rstrip()
+
+
+def paste_lines(text: str) -> list[Line]:
+    """Split a paste into lines with their 1-based numbers, cleaned of terminal and wrapper noise.
+
+    Escaped newlines inside one physical line (a Python repr, a Terraform or Vagrant message) become
+    lines of their own, with the physical line's number. A long line is also offered joined with the
+    next one, so a message the terminal wrapped still matches.
+    """
+    lines: list[Line] = []
+    physical = text.splitlines()
+    for number, raw in enumerate(physical, start=1):
+        if not raw or raw.isspace():
+            continue
+        if len(raw) > MAX_PASTE_LINE:
+            raw = raw[:MAX_PASTE_LINE] + CUT_MARK
+        pieces = raw.split("\\n") if "\\n" in raw else [raw]
+        for piece in pieces:
+            cleaned = _clean(piece)
+            if cleaned.strip():
+                lines.append(Line("paste", number, cleaned))
+    joined: list[Line] = []
+    for first, second in zip(lines, lines[1:], strict=False):
+        if len(first.text) >= WRAP_MIN and second.number == first.number + 1:
+            head = first.text.rstrip()
+            for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
+                joined.append(Line("paste", first.number, head + glue + second.text.strip(), "", len(head)))
+    return lines + joined
+
+
+XML_ROOT_RE = re.compile(r"^[ \t]*<(domain|network)\b[^>]{0,4096}>", re.M)
+
+
+def find_xml(text: str) -> tuple[str, str, int] | None:
+    """The first whole domain/network XML document in a paste: (root tag, document text, first line).
+
+    The root must start a line and be closed later, so a tag quoted in an error message, or the one
+    line of context virsh echoes under a parse error, is not taken for a document.
+    """
+    last_close: dict[str, int] = {}  # found once per root: a paste of many open tags stays linear
+    for m in XML_ROOT_RE.finditer(text):
+        root = m.group(1)
+        if root not in last_close:
+            last_close[root] = text.rfind(f"</{root}>")
+        end = last_close[root]
+        if end > m.start() and text.find("\n", m.start(), end) != -1:
+            break
+    else:
+        return None
+    body = text[m.start() : end + len(root) + 3]
+    first_line = text.count("\n", 0, m.start()) + 1
+    return root, body, first_line
