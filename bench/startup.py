@@ -51,7 +51,8 @@ def log_excerpt(lines: int) -> str:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    virtdiag = [PYTHON, "-m", "diagnose"]
+    script = Path(PYTHON).parent / "virtdiag"  # the command users run (pip's console script)
+    virtdiag = [str(script)] if script.exists() else [PYTHON, "-m", "diagnose"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "excerpt.log"
         path.write_text(log_excerpt(5000))
@@ -61,11 +62,14 @@ def main() -> None:
             "virtdiag explain '<one line>'": [*virtdiag, "explain", ONE_LINE],
             "virtdiag explain --file (5k lines)": [*virtdiag, "explain", "--file", str(path)],
         }, runs)
-    libs = statistics.median(samples["python -c 'import typer, rich'"])
+    libs = samples["python -c 'import typer, rich'"]
     print(f"{runs} interleaved runs each; median (min) wall time")
     for name, times in samples.items():
         median = statistics.median(times)
-        ratio = f"  ({median / libs:.2f}x typer+rich)" if name.startswith("virtdiag explain '") else ""
+        ratio = ""
+        if name.startswith("virtdiag explain '"):  # each run against the typer+rich run next to it
+            paired = statistics.median(t / base for t, base in zip(times, libs, strict=True))
+            ratio = f"  ({paired:.2f}x typer+rich, median of paired runs)"
         print(f"{name:<36} {median * 1000:7.1f} ms ({min(times) * 1000:6.1f}){ratio}")
 
 

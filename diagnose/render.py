@@ -131,7 +131,7 @@ def _para(console: Any, markup: str, indent: int, hang: int = 0) -> None:
     """Print wrapped text whose continuation lines stay indented under the first (no trailing blanks)."""
     from rich.text import Text
 
-    text = Text.from_markup(markup)
+    text = Text.from_markup(markup, emoji=False)  # ":name:" in an error is text, not an emoji
     width = max(20, console.width - indent - hang)
     for number, line in enumerate(text.wrap(console, width)):
         line.rstrip()
