@@ -98,6 +98,8 @@ def scan(
         raise fail("no host could be read")
     if not quiet:
         emit(reports, fmt, output, chosen, verbose, redact_hosts, no_redact)
+        for hint in dict.fromkeys(hint for report in reports for hint in report.hints):
+            print(f"virtdiag: hint: {hint}", file=sys.stderr)
     worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on.value]
     failing = [f for r in reports for f in r.findings if {"error": 0, "warning": 1, "info": 2}[f.severity] <= worst]
     raise typer.Exit(1 if failing else 0)

@@ -283,12 +283,14 @@ def _log_lines(host: object, state: object, report: Report,  # noqa: ANN202 - ge
     from diagnose.sources import LOG_SOURCES, Unreadable, log_paths
 
     owners = _serial_log_owners(state)
+    plain_bytes = 0  # plain logs (not daemon logs, which are read by their level markers either way)
     for source in LOG_SOURCES:
         for path in log_paths(host, source):  # type: ignore[arg-type]
             stem = path.rsplit("/", 1)[-1].removesuffix(".log")
             guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
             st = host.stat(path)  # type: ignore[attr-defined]
             say(f"reading {path}" + (f" ({st.st_size / 2**20:.0f} MiB)" if st and st.st_size >= 2**20 else ""))
+            plain_bytes += st.st_size if st and source != "libvirtd-log" else 0
             try:
                 for number, text in _stream(host, source, path):
                     if "igrat" in text and source != "qemu-guest-log":
@@ -309,6 +311,13 @@ def _log_lines(host: object, state: object, report: Report,  # noqa: ANN202 - ge
                     yield Line(source, number, text, path)
             except Unreadable as exc:
                 report.skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))
+    if plain_bytes > SLOW_NOTE_ABOVE and _literal_database("journal") is None:
+        report.hints.append(f"{plain_bytes / 2**20:.0f} MiB of logs were read line by line in Python; with the "
+                            "optional hyperscan package installed (pip install hyperscan, or virtdiag's 'fast' "
+                            "extra) the same scan reads them about 40x faster, with the same findings")
+
+
+SLOW_NOTE_ABOVE = 64 * 1024 * 1024
 
 
 def _ask_daemon(state: object, uri: str, timeout: float, report: Report) -> list[Hit]:

@@ -42,7 +42,8 @@ class _Probe:
 
 START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
 END_RE = re.compile(r"\w{4,}(?=\W)")  # ... or after it
-WORD_RE_LINE = re.compile(r"\w{4,}")
+WHOLE_RE = re.compile(r"(?<=\W)\w{3,}(?=\W)")  # ... or on both sides: the line holds that very word
+WORD_RE_LINE = re.compile(r"\w{3,}")
 KEY_LEN = 4
 
 
@@ -58,24 +59,30 @@ def cjk_regexes() -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 def literal_keys(literal: str) -> set[str]:
     """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
-    abcd (the word has a non-word character before it inside the literal); "abcd>": some word ends so;
-    "~xy": the literal holds the two CJK characters xy (scripts without spaces have no words to use)."""
+    abcd (the word has a non-word character before it inside the literal); ">abcd": some word ends so;
+    "=word": the line holds that whole word (non-word characters on both sides inside the literal), the
+    most selective; "~xy": the literal holds the two CJK characters xy (scripts without spaces have no
+    words to use)."""
     if literal.isascii():  # no CJK to look for (and its regexes stay uncompiled)
         return ({f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal)}
-                | {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal)})
+                | {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal)}
+                | {f"={w.lower()}" for w in WHOLE_RE.findall(literal)})
     cjk_run, has_cjk = cjk_regexes()
     keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not has_cjk.search(w)}
-    keys |= {f"{w[-KEY_LEN:].lower()}>" for w in END_RE.findall(literal) if not has_cjk.search(w)}
+    keys |= {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal) if not has_cjk.search(w)}
+    keys |= {f"={w.lower()}" for w in WHOLE_RE.findall(literal) if not has_cjk.search(w)}
     for run in cjk_run.findall(literal):
         keys |= {f"~{run[i:i + 2]}" for i in range(len(run) - 1)}
     return keys
 
 
 def line_keys(lowered: str) -> set[str]:
-    keys = set()
-    for word in WORD_RE_LINE.findall(lowered):
-        keys.add(f"<{word[:KEY_LEN]}")
-        keys.add(f"{word[-KEY_LEN:]}>")
+    """Every index key a line offers: its words whole, their first and last KEY_LEN characters, CJK pairs."""
+    words = WORD_RE_LINE.findall(lowered)
+    keys = {"=" + word for word in words}
+    long = [word for word in words if len(word) >= KEY_LEN]
+    keys.update(["<" + word[:KEY_LEN] for word in long])
+    keys.update([">" + word[-KEY_LEN:] for word in long])
     if not lowered.isascii():
         for run in cjk_regexes()[0].findall(lowered):
             keys.update(f"~{run[i:i + 2]}" for i in range(len(run) - 1))
@@ -204,7 +211,7 @@ class Matcher:
 
 
 KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
-INDEX_FORMAT = 2  # bump when _routes, the key scheme or the record layout changes; another format is not used
+INDEX_FORMAT = 4  # bump when _routes, the key scheme or the record layout changes; another format is not used
 ALWAYS = "\0always"
 NON_ASCII = "\0non-ascii"
 

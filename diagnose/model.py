@@ -146,6 +146,7 @@ class Report:
     skipped: list[Skipped] = field(default_factory=list)
     target: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # about virtdiag itself (how to run it faster): stderr only
     generated: str = ""  # UTC time of the run (SOURCE_DATE_EPOCH when set, for reproducible reports)
     redacted: bool = True
 

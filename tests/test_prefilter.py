@@ -116,3 +116,26 @@ def test_every_sample_host_scans_alike_through_stage_one(monkeypatch):
     assert engine._literal_database("qemu-guest-log") is not None
     monkeypatch.setattr(engine, "PREFILTER_ABOVE", 1 << 62)
     assert {root.name: summary(root) for root in roots} == staged
+
+
+def test_a_slow_scan_says_how_to_make_it_fast(monkeypatch, tmp_path):
+    """Big plain logs read without hyperscan: the command line says, on stderr, how to read them faster."""
+    from typer.testing import CliRunner
+
+    from diagnose.cli import app
+
+    log = tmp_path / "host/var/log/messages"
+    log.parent.mkdir(parents=True)
+    log.write_text("May  2 08:00:00 kvm1 systemd[1]: Started Session 4 of user root.\n" * 2000)
+    monkeypatch.setattr(engine, "SLOW_NOTE_ABOVE", 1000)
+    monkeypatch.setenv("VIRTDIAG_PREFILTER", "stdlib")
+    engine._literal_database.cache_clear()
+    try:
+        slow = CliRunner().invoke(app, ["scan", "--root", str(tmp_path / "host")])
+    finally:
+        engine._literal_database.cache_clear()
+    assert "virtdiag: hint: " in slow.stderr and "hyperscan" in slow.stderr and "hint" not in slow.stdout
+    if HAVE_HYPERSCAN:
+        monkeypatch.delenv("VIRTDIAG_PREFILTER")
+        fast = CliRunner().invoke(app, ["scan", "--root", str(tmp_path / "host")])
+        assert "hint" not in fast.stderr

@@ -372,3 +372,16 @@ def test_scan_random_tree(entries: list[tuple[str, str, bytes, str]], extra: lis
             real = host.resolve(path)
             if real is not None:  # resolved inside, and no link left on the way that leads out
                 assert os.path.commonpath([real_root, os.path.realpath(real)]) == real_root, (path, real)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abcdefXYZ_ 0:'-./\u3042\u3044\u4e00\u4e01", max_size=30),
+       st.text(alphabet="abcdefXYZ_ 0:'-./\u3042\u3044\u4e00\u4e01", max_size=20),
+       st.text(alphabet="abcdefXYZ_ 0:'-./\u3042\u3044\u4e00\u4e01", max_size=20))
+def test_a_line_holding_a_literal_offers_every_key_of_it(literal: str, before: str, after: str) -> None:
+    """The matcher's index is sound: whatever surrounds a literal in a line, the line's keys include all of
+    the literal's keys (else the index would hide a pattern from a line it matches)."""
+    from diagnose.match import line_keys, literal_keys
+
+    line = before + literal + after
+    assert literal_keys(literal) <= line_keys(line.lower())
