@@ -407,7 +407,9 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
                 continue
             facts_for[f"{hit.signature_id}|{hit.captures}"] = facts
             kept.append(hit)
-        report.findings = build_findings(kept, lang, facts_for)
+        # a scan is read top down by someone fixing a host: every error before any warning, then confidence
+        report.findings = sorted(build_findings(kept, lang, facts_for),
+                                 key=lambda f: (SEVERITY_ORDER[f.severity], *_sort_key(f)))
         report.skipped.extend(Skipped(what, why) for what, why in host.skipped)
     finally:
         host.close()

@@ -33,6 +33,40 @@ def _write_config() -> None:
     CONFIG.write_text(base + "\n# virtdiag test daemon\n" + TEST_SETTINGS)
 
 
+# What the test daemon writes outside its namespace: its log, virtlogd's, each guest's qemu log, dnsmasq's
+# files. start() records what was there; stop() puts it back (grown logs cut to their old size, new files
+# removed), so the tests leave no trace in this host's logs for a later `virtdiag scan` to find.
+TRACES = (Path("/var/log/libvirt"), Path("/var/log/libvirt/qemu"), Path("/var/lib/libvirt/dnsmasq"))
+SNAPSHOT = CONFIG.parent / "traces.json"
+
+
+def _snapshot() -> None:
+    import json
+
+    sizes = {str(p): p.stat().st_size for d in TRACES if d.is_dir() for p in d.iterdir() if p.is_file()}
+    SNAPSHOT.write_text(json.dumps(sizes))
+
+
+def _restore() -> None:
+    import json
+
+    if not SNAPSHOT.exists():
+        return
+    sizes = json.loads(SNAPSHOT.read_text())
+    for directory in TRACES:
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            if not path.is_file() or path.is_symlink():
+                continue
+            before = sizes.get(str(path))
+            if before is None:
+                path.unlink()
+            elif path.stat().st_size > before:
+                os.truncate(path, before)
+    SNAPSHOT.unlink()
+
+
 class Unavailable(Exception):
     """No daemon can be started here; the message says why in one line."""
 
@@ -105,6 +139,9 @@ def start() -> bool:
     if [p for p in _pids("libvirtd") if _shares_run(p)] and _answers():
         return False
     Path("/var/log/libvirt/qemu").mkdir(parents=True, exist_ok=True)
+    CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    if not SNAPSHOT.exists():
+        _snapshot()
     if not _namespace_exists():
         _run("ip", "netns", "add", NAMESPACE)
     _run("ip", "netns", "exec", NAMESPACE, "ip", "link", "set", "lo", "up")
@@ -137,8 +174,10 @@ def stop() -> None:
         if Path(f"/proc/{pid}").exists() and _alive(pid):
             os.kill(pid, signal.SIGKILL)
     _run("ip", "netns", "delete", NAMESPACE, check=False)
+    _restore()
     if CONFIG.exists():
         CONFIG.unlink()
+    if CONFIG.parent.is_dir() and not any(CONFIG.parent.iterdir()):
         CONFIG.parent.rmdir()
 
 

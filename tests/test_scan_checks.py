@@ -131,3 +131,28 @@ def test_interrupt_remapping_near_misses(tmp_path, change):
     else:
         dmesg.unlink()
     assert "interrupt-remapping-unsupported" not in ids(root)
+
+
+def test_hostname_loopback_is_a_warning_until_migration_shows_up(tmp_path):
+    """B.13 on a host nobody migrates to is latent (a warning); with a migration to it in the logs it is the
+    error that made the migration fail."""
+    root = copy(tmp_path, "b13-hostname-loopback")
+    assert {(f.id, f.severity) for f in engine.scan(str(root)).findings} == {("hostname-loopback", "warning")}
+    with open(root / "var/log/libvirt/libvirtd.log", "a", encoding="utf-8") as log:
+        log.write("2024-05-02 09:12:44.103+0000: 1187: error : qemuMigrationDstPrepareAny:2901 : internal error: "
+                  "hostname on destination resolved to localhost, but migration requires an FQDN\n")
+    findings = {f.id: f for f in engine.scan(str(root)).findings}
+    assert findings["migration-hostname-unresolvable"].severity == "error"
+    assert "hostname-loopback" not in findings
+    assert findings["migration-hostname-unresolvable"].fixes[0].fix_id == "fix-destination-loopback"
+
+
+def test_scan_lists_errors_before_warnings_and_infos(tmp_path):
+    root = copy(tmp_path, "b13-hostname-loopback")
+    with open(root / "var/log/libvirt/libvirtd.log", "a", encoding="utf-8") as log:
+        log.write("2024-05-02 09:00:00.000+0000: 1187: error : virGDBusGetSystemBus:99 : internal error: Unable to "
+                  "get system bus connection: Could not connect: No such file or directory\n"
+                  "2024-05-02 09:00:01.000+0000: 1187: error : virNetDevGetMTU:397 : Cannot get interface MTU on "
+                  "'br9': No such device\n")
+    order = [f.severity for f in engine.scan(str(root)).findings]
+    assert order == sorted(order, key=["error", "warning", "info"].index) and order[0] == "error"
