@@ -202,7 +202,10 @@ def _module_probe(names: tuple[str, ...]) -> Callable[[Host, str], tuple[bool | 
     def check(host: Host, _: str) -> tuple[bool | None, str]:
         modules = _modules(host)
         if modules is None:
-            return None, "/proc/modules not readable"
+            if host.exists("/proc/modules") or host.exists("sos_commands/kernel/lsmod"):
+                return None, "/proc/modules not readable"
+            return None, "no module list (/proc/modules is absent: a kernel without loadable modules, or a copy " \
+                         "without it); modules built into the kernel are not listed anyway"
         loaded = sorted(modules & set(names))
         return (True, f"{', '.join(loaded)} loaded") if loaded else (False, f"{' / '.join(names)} not loaded")
 
