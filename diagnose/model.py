@@ -22,7 +22,7 @@ FACT_NAMES = frozenset("""
     tun_device_exists user_is_root vfio_loaded vhost_net_loaded virtlogd_running
     firewalld_libvirt_zone firewalld_nftables_backend interrupt_remapping_enabled iptables_checksum_target
     libvirt_sets_firewalld_zone pci_host_driver_bound unsafe_interrupts_allowed debian_family
-    legacy_kvm_assignment
+    legacy_kvm_assignment bridge_configured ifupdown_in_use
 """.split())
 
 

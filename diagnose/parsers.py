@@ -328,6 +328,27 @@ def dnsmasq_conf_dir_files(value: str, names: list[str]) -> tuple[str, list[str]
 SHELL_ASSIGN_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
+def parse_interfaces(text: str) -> dict[str, tuple[int, dict[str, str]]]:
+    """Debian's /etc/network/interfaces (ifupdown) -> {interface: (line of its `iface` stanza, {option:
+    value})}. Options are the indented or following lines up to the next stanza; `bridge_ports` and
+    `bridge-ports` are the same option. `source` and `allow-*` lines end a stanza and are not followed here."""
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    current: dict[str, str] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        if word == "iface":
+            name = rest.split()[0] if rest.split() else ""
+            current = found.setdefault(name, (number, {}))[1] if name else None
+        elif word in ("auto", "source", "source-directory", "mapping") or word.startswith("allow-"):
+            current = None
+        elif current is not None:
+            current[word.replace("_", "-")] = rest.strip()
+    return found
+
+
 def parse_ifcfg(text: str) -> dict[str, str]:
     """A shell-style KEY=value file sourced by RHEL's network scripts (ifcfg-*, /etc/sysconfig/network)
     -> {KEY: value}: single and double quotes and backslashes as the shell reads them, `#` comments (a

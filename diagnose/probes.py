@@ -417,6 +417,62 @@ def interface_exists(host: Host, interface: str) -> tuple[bool | None, str]:
     return found, f"/sys/class/net/{interface} {'exists' if found else 'is missing'}"
 
 
+def _network_config(host: Host) -> list[tuple[str, str, dict[str, str]]] | None:
+    """Interfaces the host's network configuration defines: (where, name, options) from ifupdown's
+    /etc/network/interfaces (and interfaces.d), RHEL's ifcfg-* and NetworkManager's keyfiles; None when
+    none of them can be read."""
+    found: list[tuple[str, str, dict[str, str]]] = []
+    seen_any = False
+    for path in ["/etc/network/interfaces", *host.glob("/etc/network/interfaces.d/*")]:
+        text = host.read_optional(path)
+        if text is not None:
+            seen_any = True
+            for name, (line, options) in parsers.parse_interfaces(text).items():
+                kind = {"type": "bridge"} if "bridge-ports" in options else {}
+                found.append((f"{path}:{line}", name, {**options, **kind}))
+    ifcfg = read_ifcfg(host)
+    if ifcfg is not None:
+        seen_any = True
+        for device, (path, text) in ifcfg.items():
+            values = parsers.parse_ifcfg(text)
+            found.append((path, device, {"type": "bridge"} if values.get("TYPE", "").lower() == "bridge" else {}))
+    for path in host.glob("/etc/NetworkManager/system-connections/*"):
+        text = host.read_optional(path)
+        if text is not None:
+            seen_any = True
+            values = dict(re.findall(r"(?m)^\s*([\w-]+)\s*=\s*(.*?)\s*$", text))
+            if values.get("interface-name"):
+                found.append((path, values["interface-name"], {"type": values.get("type", "")}))
+    return found if seen_any else None
+
+
+@probe("bridge_configured", needs="bridge")
+def bridge_configured(host: Host, bridge: str) -> tuple[bool | None, str]:
+    """The host's network configuration defines this bridge (so it should exist: it only needs bringing up)."""
+    if not bridge:
+        return None, "no bridge name"
+    config = _network_config(host)
+    if config is None:
+        return None, "no network configuration readable (/etc/network/interfaces, ifcfg-*, NetworkManager)"
+    for where, name, options in config:
+        if name == bridge and options.get("type") == "bridge":
+            return True, f"{where} defines bridge {bridge}"
+    return False, f"no network configuration file defines a bridge {bridge}"
+
+
+@probe("ifupdown_in_use")
+def ifupdown_in_use(host: Host, _: str) -> tuple[bool | None, str]:
+    """Debian's ifupdown configures this host's network (interfaces other than lo in /etc/network/interfaces)."""
+    text = host.read_optional("/etc/network/interfaces")
+    if text is None:
+        if host.exists("/etc/network/interfaces"):
+            return None, "/etc/network/interfaces not readable"
+        return False, "no /etc/network/interfaces"
+    names = [name for name in parsers.parse_interfaces(text) if name != "lo"]
+    return (True, f"/etc/network/interfaces configures {', '.join(names)}") if names else (
+        False, "/etc/network/interfaces configures only lo")
+
+
 @probe("bridge_forward_delay_zero", needs="bridge")
 def bridge_forward_delay_zero(host: Host, bridge: str) -> tuple[bool | None, str]:
     links = _sos_links(host)

@@ -476,3 +476,22 @@ def test_checks_use_ifcfg_capabilities_and_dominfo():
     assert "erp01 is set to autostart (Autostart: enable)" in [e.text for e in inactive.evidence]
     (kvm,) = checks.kvm_not_usable(state, ask)
     assert kvm.evidence[0].text == "virsh capabilities offers guest domain types qemu, no kvm"
+
+
+def test_parse_interfaces():
+    from diagnose.parsers import parse_interfaces
+
+    text = """source /etc/network/interfaces.d/*
+auto lo
+iface lo inet loopback
+allow-hotplug eno1
+iface eno1 inet manual
+auto br0
+iface br0 inet static
+    address 192.168.1.20/24   # the host's address
+    bridge-ports eno1
+    bridge_stp off
+"""
+    found = parse_interfaces(text)
+    assert found["br0"] == (7, {"address": "192.168.1.20/24", "bridge-ports": "eno1", "bridge-stp": "off"})
+    assert found["lo"] == (3, {}) and found["eno1"] == (5, {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,43 @@ def test_legacy_kvm_assignment(fs, host):
     assert fact(host, "legacy_kvm_assignment") is False  # a current kernel: VFIO only
     fs.create_file("/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts", contents="N\n")
     assert fact(host, "legacy_kvm_assignment") is True  # RHEL 6's kvm with pci-assign
+
+
+INTERFACES = """# The loopback network interface
+auto lo
+iface lo inet loopback
+
+iface eno1 inet manual
+
+auto br0
+iface br0 inet static
+\taddress 192.168.1.20/24
+\tbridge_ports eno1
+\tbridge_fd 0
+"""
+
+
+def test_bridge_configured(fs, host):
+    assert fact(host, "bridge_configured", bridge="br0") is None  # no network configuration at all
+    fs.create_file("/etc/network/interfaces", contents=INTERFACES)
+    result = run_probe("bridge_configured", host, {"bridge": "br0"})
+    assert result.value is True and "/etc/network/interfaces:8" in result.detail
+    assert fact(host, "bridge_configured", bridge="eno1") is False  # configured, but not as a bridge
+    assert fact(host, "bridge_configured", bridge="br1") is False
+    fs.create_file("/etc/sysconfig/network-scripts/ifcfg-br1", contents="DEVICE=br1\nTYPE=Bridge\nONBOOT=yes\n")
+    assert fact(host, "bridge_configured", bridge="br1") is True
+    fs.create_file("/etc/NetworkManager/system-connections/br2.nmconnection",
+                   contents="[connection]\nid=br2\ntype=bridge\ninterface-name=br2\n")
+    assert fact(host, "bridge_configured", bridge="br2") is True
+
+
+def test_ifupdown_in_use(fs, host):
+    assert fact(host, "ifupdown_in_use") is False
+    fs.create_file("/etc/network/interfaces", contents="auto lo\niface lo inet loopback\n")
+    assert fact(host, "ifupdown_in_use") is False
+    fs.remove_object("/etc/network/interfaces")
+    fs.create_file("/etc/network/interfaces", contents=INTERFACES)
+    assert fact(host, "ifupdown_in_use") is True
+    os.chmod("/etc/network/interfaces", 0)
+    if os.geteuid() != 0:
+        assert fact(host, "ifupdown_in_use") is None
