@@ -38,6 +38,7 @@ class _Probe:
     ignore_case: bool
     sources: tuple[str, ...]  # the signature's sources (where a primary match counts)
     keysets: tuple[frozenset[str], ...] = ()  # per literal, every index key a line holding it has (see _keysets)
+    ordinal: int = 0  # its place in the catalog: lines meet patterns in this order, whatever the index's
 
 
 START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
@@ -158,7 +159,7 @@ class Matcher:
             if probe is None:
                 pattern = Pattern(regex, literals, fixed)
                 probe = _Probe(signature, kind, pattern, tuple(literals), pattern.ignore_case, tuple(sources),
-                               _keysets(literals))
+                               _keysets(literals), ordinal)
                 self._probes[ordinal] = probe
             bucket[KIND_ORDER[kind]].append(probe)
         return bucket
@@ -207,7 +208,11 @@ class Matcher:
             groups.append(self.bucket(key))  # type: ignore[arg-type]
         found = [probe for kind in range(3) for group in groups for probe in group[kind]
                  if not probe.keysets or probe.keysets[0] <= keys or any(ks <= keys for ks in probe.keysets[1:])]
-        return list(dict.fromkeys(found)) if len(groups) > 2 else found
+        if len(groups) <= 2:
+            return found
+        # the words' buckets come in set order (it changes with the hash seed): put the patterns back in the
+        # catalog's order, so the same input always gives the same captures
+        return sorted(dict.fromkeys(found), key=lambda probe: (KIND_ORDER[probe.kind], probe.ordinal))
 
 
 KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
@@ -217,11 +222,12 @@ NON_ASCII = "\0non-ascii"
 
 
 def _probes(catalog: Catalog) -> list[_Probe]:
-    return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sig.sources,
-                   _keysets(pattern.required()))
-            for index, sig in enumerate(catalog.signatures)
-            for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns))
-            for pattern in patterns]
+    found = [(index, kind, pattern, sig.sources) for index, sig in enumerate(catalog.signatures)
+             for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns))
+             for pattern in patterns]
+    return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sources,
+                   _keysets(pattern.required()), ordinal)
+            for ordinal, (index, kind, pattern, sources) in enumerate(found)]
 
 
 def _routes(probes: list[_Probe]) -> list[list[str]]:
