@@ -30,6 +30,7 @@ def libvirt_daemon():
         if os.environ.get("CI") == "true":
             pytest.fail(f"real libvirt daemon required under CI: {exc}")
         pytest.skip(f"no real libvirt daemon: {exc}")
+    harness.remove_leftovers()  # from a run that was killed before its fixtures could clean up
     yield "qemu:///system"
     if started:
         harness.stop()

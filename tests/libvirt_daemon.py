@@ -157,6 +157,29 @@ def start() -> bool:
     raise Unavailable("libvirtd did not answer within 30 s; see /var/log/libvirt/libvirtd.log")
 
 
+# Every guest and network tests/integration defines, by name (the daemon shares /etc/libvirt with the host,
+# so only these exact names are ever removed).
+TEST_GUESTS = ("vdt-bridge", "vdt-net", "vdt-nodisk", "vdt-perm", "vdt-kvm", "vdt-noserial", "vdt-cpu",
+               "vdt-vanish")
+TEST_NETWORKS = ("vdt-inactive", "vdt-clash")
+
+
+def remove_leftovers() -> list[str]:
+    """The test guests and networks a killed earlier run left defined: stop and undefine them, so a new run
+    starts clean. Returns what was removed."""
+    removed = []
+    virsh = ("virsh", "-c", "qemu:///system")
+    for name in set(_run(*virsh, "list", "--all", "--name", check=False).stdout.split()) & set(TEST_GUESTS):
+        _run(*virsh, "destroy", name, check=False)
+        _run(*virsh, "undefine", "--managed-save", name, check=False)
+        removed.append(name)
+    for name in set(_run(*virsh, "net-list", "--all", "--name", check=False).stdout.split()) & set(TEST_NETWORKS):
+        _run(*virsh, "net-destroy", name, check=False)
+        _run(*virsh, "net-undefine", name, check=False)
+        removed.append(name)
+    return sorted(removed)
+
+
 def stop() -> None:
     """Stop every process in the namespace (libvirtd, virtlogd, dnsmasq, qemu) and delete it."""
     if not _namespace_exists():

@@ -36,3 +36,18 @@ def test_every_module_says_its_stage():
     for path in PACKAGE.glob("*.py"):
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
         assert doc, f"{path.name} has no module docstring"
+
+
+def test_the_daemon_harness_knows_every_name_the_real_libvirt_tests_define():
+    """A killed run leaves its guests and networks defined; the next run removes exactly those names."""
+    import re
+    import sys
+
+    sys.path.insert(0, str(PACKAGE.parent / "tests"))
+    import libvirt_daemon
+
+    source = (PACKAGE.parent / "tests/integration/test_real_libvirt.py").read_text(encoding="utf-8")
+    guests = set(re.findall(r'guest_xml\("([^"]+)"', source))
+    networks = set(re.findall(r"<network>\s*<name>([^<{]+)</name>", source))
+    assert guests and networks
+    assert guests <= set(libvirt_daemon.TEST_GUESTS) and networks <= set(libvirt_daemon.TEST_NETWORKS)
