@@ -184,18 +184,22 @@ def stop() -> None:
     """Stop every process in the namespace (libvirtd, virtlogd, dnsmasq, qemu) and delete it."""
     if not _namespace_exists():
         return
-    pids = [int(p) for p in _run("ip", "netns", "pids", NAMESPACE, check=False).stdout.split()]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and _alive(p) for p in pids):
-        time.sleep(0.2)
-    for pid in pids:
-        if Path(f"/proc/{pid}").exists() and _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    for _ in range(5):  # again while a daemon being stopped still spawns something (a qemu capability probe)
+        pids = [int(p) for p in _run("ip", "netns", "pids", NAMESPACE, check=False).stdout.split()]
+        pids = [pid for pid in pids if _alive(pid)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and _alive(p) for p in pids):
+            time.sleep(0.2)
+        for pid in pids:
+            if Path(f"/proc/{pid}").exists() and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
     _run("ip", "netns", "delete", NAMESPACE, check=False)
     _restore()
     if CONFIG.exists():
