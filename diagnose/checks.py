@@ -246,6 +246,9 @@ def xml_on_disk(state: HostState, ask: Ask) -> list[Hit]:
 
 
 BOOT_FAIL_RE = re.compile(r"No bootable device|No boot device|Boot failed: not a bootable disk")
+MIGRATION_RE = re.compile(r"igrat")  # migrate, migrating, Migration: a migration happened on this host
+DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and again, never taken"
+    r"dnsmasq-dhcp\[\d+\]: (?P<kind>DHCPOFFER|DHCPACK)\(\S+\) \S+ (?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})")
 
 
 def ide_disk_not_booting(state: HostState, ask: Ask) -> list[Hit]:

@@ -229,11 +229,11 @@ def _stream(host: object, source: str, path: str):  # noqa: ANN202 - iterator of
 PREFILTER_ABOVE = 64 * 1024  # a plain log larger than this goes through stage one, when it can (compiled once)
 
 
-SIDE_LITERALS = {  # what the side rules of _log_lines look for, by source
-    "libvirtd-log": ("igrat", "hecksum", "CHECKSUM"),
-    "journal": ("igrat", "hecksum", "CHECKSUM", "DHCPOFFER(", "DHCPACK("),
-    "qemu-guest-log": (),  # + BOOT_FAIL_RE's literals
-}
+def _side_rules(source: str) -> tuple[re.Pattern[str], ...]:
+    """What the side rules of _log_lines look for in a source (stage one must let those lines through)."""
+    from diagnose.checks import BOOT_FAIL_RE, CHECKSUM_WARN_RE, DHCP_REPLY_RE, MIGRATION_RE
+
+    return (BOOT_FAIL_RE,) if source == "qemu-guest-log" else (MIGRATION_RE, CHECKSUM_WARN_RE, DHCP_REPLY_RE)
 
 
 @cache
@@ -241,13 +241,10 @@ def _literal_database(source: str) -> object:
     """Stage one for plain logs of a source: the literals of every pattern that reads it, and those of the
     side rules of _log_lines, in one hyperscan database; None without hyperscan."""
     from diagnose import logscan
-    from diagnose.checks import BOOT_FAIL_RE
 
     _, matcher = loaded()
-    side = SIDE_LITERALS.get(source, ())
-    if source == "qemu-guest-log":
-        side = catalog_mod.required_literals(BOOT_FAIL_RE)
-    return logscan.literal_database(matcher.literals(source) + [(literal, False) for literal in side])
+    side = [(literal, False) for rule in _side_rules(source) for literal in catalog_mod.required_literals(rule)]
+    return logscan.literal_database(matcher.literals(source) + side)
 
 
 def _plain_lines(host: object, path: str, source: str):  # noqa: ANN202 - iterator of (number, text)
@@ -269,15 +266,11 @@ def _plain_lines(host: object, path: str, source: str):  # noqa: ANN202 - iterat
             yield number, raw.decode("utf-8", errors="replace")
 
 
-DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and again, never taken"
-    r"dnsmasq-dhcp\[\d+\]: (?P<kind>DHCPOFFER|DHCPACK)\(\S+\) \S+ (?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})")
-
-
 def _log_lines(host: object, state: object, report: Report,  # noqa: ANN202 - generator of match.Line
                say: Callable[[str], None] = lambda _: None):
     """Stream every log source as Lines; note migrations, guest boot failures and B.10's checksum
     warnings for the checks."""
-    from diagnose.checks import BOOT_FAIL_RE, CHECKSUM_WARN_RE
+    from diagnose.checks import BOOT_FAIL_RE, CHECKSUM_WARN_RE, DHCP_REPLY_RE, MIGRATION_RE
     from diagnose.match import Line
     from diagnose.model import Evidence
     from diagnose.sources import LOG_SOURCES, Unreadable, log_paths
@@ -293,12 +286,14 @@ def _log_lines(host: object, state: object, report: Report,  # noqa: ANN202 - ge
             plain_bytes += st.st_size if st and source != "libvirtd-log" else 0
             try:
                 for number, text in _stream(host, source, path):
-                    if "igrat" in text and source != "qemu-guest-log":
-                        state.migration_seen = True  # type: ignore[attr-defined]
-                    if guest and BOOT_FAIL_RE.search(text):
+                    if guest and BOOT_FAIL_RE.search(text):  # the side rules, as _side_rules lists them
                         state.guest_log_lines.setdefault(guest, []).append(text)  # type: ignore[attr-defined]
-                    warning = (CHECKSUM_WARN_RE.search(text) if ("hecksum" in text or "CHECKSUM" in text)
-                               and source != "qemu-guest-log" else None)
+                    if source == "qemu-guest-log":
+                        yield Line(source, number, text, path)
+                        continue
+                    if MIGRATION_RE.search(text):
+                        state.migration_seen = True  # type: ignore[attr-defined]
+                    warning = CHECKSUM_WARN_RE.search(text) if "hecksum" in text or "CHECKSUM" in text else None
                     if warning and len(state.checksum_warnings) < 1000:  # type: ignore[attr-defined]
                         state.checksum_warnings.append(  # type: ignore[attr-defined]
                             (warning.group(1) or "", Evidence(source, number, text.strip(), path)))

@@ -125,9 +125,15 @@ def _starts(block: bytearray, size: int, markers: tuple[bytes, ...]) -> set[int]
 
 @cache
 def _hyperscan(markers: tuple[bytes, ...]) -> Any:
-    """A hyperscan database of the markers when the optional hyperscan package imports (and
-    VIRTDIAG_PREFILTER is not "stdlib"): one SIMD pass finds all of them, about twice as fast as one
-    bytes.find pass per marker. None otherwise; the results are the same either way."""
+    """The daemon-log markers as a hyperscan database (see _database): one SIMD pass finds all of them, about
+    twice as fast as one bytes.find pass per marker."""
+    return _database([(marker, False) for marker in markers])
+
+
+def _database(literals: list[tuple[bytes, bool]]) -> Any:
+    """A hyperscan database of (literal, ignore case) pairs when the optional hyperscan package imports and
+    VIRTDIAG_PREFILTER is not "stdlib"; None otherwise (the caller then does the same work without it, with
+    the same results)."""
     if os.environ.get("VIRTDIAG_PREFILTER", "") == "stdlib":
         return None
     try:
@@ -136,26 +142,28 @@ def _hyperscan(markers: tuple[bytes, ...]) -> Any:
         return None
     try:
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(expressions=[re.escape(m) for m in markers], ids=list(range(len(markers))),
-                         elements=len(markers), flags=[0] * len(markers))
+        database.compile(expressions=[re.escape(text) for text, _ in literals], ids=list(range(len(literals))),
+                         elements=len(literals),
+                         flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in literals])
     except hyperscan.error:  # e.g. a CPU without the instructions it was built for
         return None
     return database
 
 
-def _starts_hyperscan(database: Any, block: bytearray, size: int, markers: tuple[bytes, ...]) -> set[int]:
-    """The same as _starts, with hyperscan."""
-    ends: list[tuple[int, int]] = []
-    database.scan(memoryview(block)[:size], match_event_handler=lambda marker, _start, end, _flags, _context:
-                  ends.append((marker, end)))
-    return {block.rfind(b"\n", 0, end - len(markers[marker])) + 1 for marker, end in ends}
+def _line_starts(database: Any, block: bytearray, size: int) -> set[int]:
+    """Where the lines of block[:size] that hold one of the database's literals begin (no literal spans a
+    newline, so the line of a match is the line of its end)."""
+    ends: list[int] = []
+    database.scan(memoryview(block)[:size], match_event_handler=lambda _id, _start, end, _flags, _context:
+                  ends.append(end))
+    return {block.rfind(b"\n", 0, end) + 1 for end in ends}
 
 
 def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ...], in_record: bool
                 ) -> tuple[list[tuple[int, bytes]], bool]:
     """The marked records in block[:size] (whole lines); and whether the last may go on in the next block."""
     database = _hyperscan(markers)
-    starts = _starts_hyperscan(database, block, size, markers) if database else _starts(block, size, markers)
+    starts = _line_starts(database, block, size) if database else _starts(block, size, markers)
     found: list[tuple[int, bytes]] = []
     cursor = [0, base]  # an offset and the number of lines before it
 
@@ -214,24 +222,12 @@ NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def literal_database(literals: list[tuple[str, bool]]) -> Any:
-    """Stage one for big logs that are not daemon logs: a hyperscan database of every pattern's required
-    literals ((text, ignore case) pairs), or None when hyperscan does not import (or VIRTDIAG_PREFILTER is
-    "stdlib"): the caller then reads every line, with the same results, slower."""
-    if os.environ.get("VIRTDIAG_PREFILTER", "") == "stdlib":
-        return None
-    try:
-        import hyperscan
-    except ImportError:
-        return None
+    """Stage one for big logs that are not daemon logs: every pattern's required literals ((text, ignore
+    case) pairs) in one hyperscan database, or None without hyperscan: the caller then reads every line,
+    with the same results, slower. A literal that ignores case and is not ASCII is left out: such lines
+    are read anyway (see literal_lines)."""
     chosen = sorted({(text, caseless) for text, caseless in literals if text and (text.isascii() or not caseless)})
-    try:
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(expressions=[re.escape(text.encode()) for text, _ in chosen], ids=list(range(len(chosen))),
-                         elements=len(chosen),
-                         flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in chosen])
-    except hyperscan.error:
-        return None
-    return database
+    return _database([(text.encode(), caseless) for text, caseless in chosen])
 
 
 def literal_lines(handle: BinaryIO, database: Any) -> Iterator[tuple[int, bytes]]:
@@ -240,10 +236,7 @@ def literal_lines(handle: BinaryIO, database: Any) -> Iterator[tuple[int, bytes]
     and a literal ignoring case may not be ASCII). Every other line is skipped unread, its number counted."""
     base = 0
     for block, size in _blocks(handle, 0, None):
-        ends: list[int] = []
-        database.scan(memoryview(block)[:size], match_event_handler=lambda _id, _start, end, _flags, _context:
-                      ends.append(end))  # noqa: B023 - scan returns before the next block
-        starts = {block.rfind(b"\n", 0, end) + 1 for end in ends}
+        starts = _line_starts(database, block, size)
         if not block.isascii():  # the whole buffer: no copy; bytes past size only cost a useless search
             pos = 0
             while (hit := NON_ASCII.search(block, pos, size)) is not None:

@@ -40,6 +40,10 @@ class _Probe:
     keysets: tuple[frozenset[str], ...] = ()  # per literal, every index key a line holding it has (see _keysets)
     ordinal: int = 0  # its place in the catalog: lines meet patterns in this order, whatever the index's
 
+    def reads(self, source: str) -> bool:
+        """A signature reads only the sources it lists; a paste may be anything."""
+        return source == "paste" or source in self.sources
+
 
 START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
 END_RE = re.compile(r"\w{4,}(?=\W)")  # ... or after it
@@ -176,8 +180,7 @@ class Matcher:
         them meets no pattern)."""
         groups = [self.always, self.non_ascii, *(self.bucket(key) for key in list(self.by_word))]
         return sorted({(literal, probe.ignore_case) for group in groups for kind in group if group
-                       for probe in kind if source == "paste" or source in probe.sources
-                       for literal in probe.literals})
+                       for probe in kind if probe.reads(source) for literal in probe.literals})
 
     def _always_present(self, text: str, lowered: str) -> Bucket:
         """The always-tried patterns (no word of theirs can key the index) whose literal this line holds:
@@ -313,8 +316,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
         text = line.text
         lowered = text.lower()
         for probe in matcher.candidates(text, lowered):
-            if line.source != "paste" and line.source not in probe.sources:
-                continue  # a signature reads only the sources it lists (a paste is anything)
+            if not probe.reads(line.source):
+                continue
             if probe.kind == "unless":
                 if probe.signature not in vetoed and _search(probe, text, lowered):
                     vetoed.add(probe.signature)
