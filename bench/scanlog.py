@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,25 +55,27 @@ PLANTED = [
 ]
 
 
-def generate(path: Path, size: int, seed: int = 20261126) -> list[tuple[int, str, dict[str, str]]]:
-    """Write about `size` bytes; return the planted (line, signature id, captures)."""
-    rng = random.Random(seed)
+def write_log(path: Path, size: int, noise: list[str], plants: list[tuple[str, str, dict[str, str]]], every: int,
+              fields: Callable[[int], dict[str, object]], rng: random.Random, first: int = 0
+              ) -> list[tuple[int, str, dict[str, str]]]:
+    """Write about `size` bytes of lines drawn from `noise`, with plants[k] (cycled) every `every` lines; every
+    template is filled with fields(line number) and, for a plant, i = first + k. Returns the planted
+    (line, signature id, captures)."""
     planted: list[tuple[int, str, dict[str, str]]] = []
-    every = max(1000, size // (200 * 40))  # about 40 planted errors whatever the size
     written = 0
-    line_no = 0
+    number = 0
     with open(path, "w", encoding="utf-8") as out:
         buffer: list[str] = []
         while written < size:
-            line_no += 1
-            ts = f"2024-05-02 08:{line_no // 60000 % 60:02d}:{line_no // 1000 % 60:02d}.{line_no % 1000:03d}+0000"
-            if line_no % every == 0:
-                sig, template, captures = PLANTED[len(planted) % len(PLANTED)]
-                i = len(planted)
-                text = f"{ts}: 2211: {template.format(i=i)}"
-                planted.append((line_no, sig, {k: v.format(i=i) for k, v in captures.items()}))
+            number += 1
+            values = fields(number)
+            if number % every == 0:
+                sig, template, captures = plants[len(planted) % len(plants)]
+                i = first + len(planted)
+                text = template.format(i=i, **values)
+                planted.append((number, sig, {k: v.format(i=i) for k, v in captures.items()}))
             else:
-                text = rng.choice(NOISE).format(ts=ts, pid=2211, n=line_no)
+                text = rng.choice(noise).format(**values)
             buffer.append(text)
             written += len(text) + 1
             if len(buffer) >= 10000:
@@ -81,6 +84,17 @@ def generate(path: Path, size: int, seed: int = 20261126) -> list[tuple[int, str
         if buffer:
             out.write("\n".join(buffer) + "\n")
     return planted
+
+
+def daemon_fields(n: int) -> dict[str, object]:
+    return {"ts": f"2024-05-02 08:{n // 60000 % 60:02d}:{n // 1000 % 60:02d}.{n % 1000:03d}+0000", "pid": 2211, "n": n}
+
+
+def generate(path: Path, size: int, seed: int = 20261126) -> list[tuple[int, str, dict[str, str]]]:
+    """Write about `size` bytes of libvirtd debug log; return the planted (line, signature id, captures)."""
+    every = max(1000, size // (200 * 40))  # about 40 planted errors whatever the size
+    plants = [(sig, "{ts}: {pid}: " + template, captures) for sig, template, captures in PLANTED]
+    return write_log(path, size, NOISE, plants, every, daemon_fields, random.Random(seed))
 
 
 INSIDE = {"\\d": "0-9", "\\s": "[:space:]", "\\w": "[:alnum:]_"}

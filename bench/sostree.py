@@ -67,34 +67,16 @@ DOMAIN = """<domain type='kvm'>
 """
 
 
+def syslog_fields(n: int) -> dict[str, object]:
+    return {"ts": f"May  2 08:{n // 60000 % 60:02d}:{n // 1000 % 60:02d}", "n": n, "v": n % 250, "ms": n % 1000,
+            "mm": n // 60000 % 60, "ss": n // 1000 % 60}
+
+
 def write_log(path: Path, size: int, noise: list[str], plant: tuple, every: int, rng: random.Random,
               first: int) -> list[tuple[str, int, str, dict[str, str]]]:
-    """Write about `size` bytes of noise with `plant` every `every` lines; return (path, line, id, captures)."""
-    planted = []
-    written = 0
-    number = 0
-    buffer: list[str] = []
-    sig, template, captures = plant
-    with open(path, "w", encoding="utf-8") as out:
-        while written < size:
-            number += 1
-            fields = {"ts": f"May  2 08:{number // 60000 % 60:02d}:{number // 1000 % 60:02d}",
-                      "n": number, "v": number % 250, "ms": number % 1000, "mm": number // 60000 % 60,
-                      "ss": number // 1000 % 60}
-            if number % every == 0:
-                i = first + len(planted)
-                text = template.format(i=i, **fields)
-                planted.append((str(path), number, sig, {k: v.format(i=i) for k, v in captures.items()}))
-            else:
-                text = rng.choice(noise).format(**fields)
-            buffer.append(text)
-            written += len(text) + 1
-            if len(buffer) >= 10000:
-                out.write("\n".join(buffer) + "\n")
-                buffer.clear()
-        if buffer:
-            out.write("\n".join(buffer) + "\n")
-    return planted
+    """A syslog-style file with `plant` every `every` lines; returns (path, line, id, captures)."""
+    planted = scanlog.write_log(path, size, noise, [plant], every, syslog_fields, rng, first)
+    return [(str(path), number, sig, captures) for number, sig, captures in planted]
 
 
 def build(tree: Path, size: int) -> list[tuple[str, int, str, dict[str, str]]]:
