@@ -885,7 +885,13 @@ def debian_family(host: Host, _: str) -> tuple[bool | None, str]:
     for release in ("/etc/redhat-release", "/etc/fedora-release", "/etc/centos-release"):
         if host.exists(release):
             return False, f"{release} exists (Red Hat family: yum or dnf)"
-    return None, "no /etc/debian_version or /etc/redhat-release"
+    values = parsers.parse_shell_vars(host.read_optional("/etc/os-release") or "")  # what a sosreport keeps
+    family = f"{values.get('ID', '')} {values.get('ID_LIKE', '')}".split()
+    if {"debian", "ubuntu"} & set(family):
+        return True, f"/etc/os-release: ID={values.get('ID', '')} (apt)"
+    if {"rhel", "fedora", "centos"} & set(family):
+        return False, f"/etc/os-release: ID={values.get('ID', '')} (yum or dnf)"
+    return None, "no /etc/debian_version, /etc/redhat-release or known ID in /etc/os-release"
 
 
 @probe("ovmf_installed")

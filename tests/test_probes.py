@@ -447,6 +447,12 @@ def test_unsafe_interrupts_from_modprobe_d(fs, host):
 
 def test_debian_family(fs, host):
     assert fact(host, "debian_family") is None
+    fs.create_file("/etc/os-release", contents='NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n')
+    assert fact(host, "debian_family") is False  # a sosreport keeps os-release, not always the release files
+    fs.remove_object("/etc/os-release")
+    fs.create_file("/etc/os-release", contents='PRETTY_NAME="Ubuntu 24.04 LTS"\nID=ubuntu\nID_LIKE=debian\n')
+    assert fact(host, "debian_family") is True
+    fs.remove_object("/etc/os-release")
     fs.create_file("/etc/redhat-release", contents="Red Hat Enterprise Linux Server release 6.10 (Santiago)\n")
     assert fact(host, "debian_family") is False
     fs.create_file("/etc/debian_version", contents="12.5\n")
