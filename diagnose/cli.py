@@ -84,12 +84,8 @@ def scan(
     reports = []
     for root in roots or [None]:
         try:
-            with progress(f"virtdiag: scanning {root or 'this host'}", quiet) as status:
-                def tell(text: str, status=status, root=root) -> None:  # noqa: ANN001 - rich's Status or None
-                    if status is not None:
-                        status.update(f"virtdiag: {root or 'this host'}: {text}")
-
-                reports.append(engine.scan(root, chosen, verbose, connect, timeout, tell))
+            with progress(f"virtdiag: {root or 'this host'}", quiet) as say:
+                reports.append(engine.scan(root, chosen, verbose, connect, timeout, say))
         except Unreadable as exc:
             if len(roots or []) <= 1:
                 raise fail(str(exc)) from exc

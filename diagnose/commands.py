@@ -9,8 +9,10 @@ EXPLAIN_OPTIONS matches typer's own definition of `explain`, option for option.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,15 @@ def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
     return Console(stderr=stderr, highlight=False, emoji=False)  # ":name:" in an error is text, not an emoji
 
 
-def progress(message: str, quiet: bool):  # noqa: ANN201 - a context manager
-    """A spinner on the terminal (stderr) while a long scan runs; nothing when piped or quiet."""
-    import contextlib
-
+@contextlib.contextmanager
+def progress(label: str, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner on the terminal (stderr) while a long scan runs, showing "label: what it reads now"; yields
+    the function that tells it. Nothing shows when stderr is piped or with --quiet."""
     if quiet or not sys.stderr.isatty():
-        return contextlib.nullcontext()
-    return console(stderr=True).status(message)
+        yield lambda _text: None
+        return
+    with console(stderr=True).status(f"{label}: starting") as status:
+        yield lambda text: status.update(f"{label}: {text}")
 
 
 def now() -> str:
