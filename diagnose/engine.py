@@ -71,9 +71,9 @@ def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Fin
     )
 
 
-def _sort_key(finding: Finding) -> tuple[float, int, int, str]:
+def _sort_key(finding: Finding) -> tuple[float, int, int, str, tuple[tuple[str, str], ...]]:
     first_line = min((e.line for e in finding.evidence), default=0)
-    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id)
+    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id, finding.captures)
 
 
 def build_findings(
@@ -405,6 +405,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
         # a scan is read top down by someone fixing a host: every error before any warning, then confidence
         report.findings = sorted(build_findings(kept, lang, facts_for),
                                  key=lambda f: (SEVERITY_ORDER[f.severity], *_sort_key(f)))
+        report.facts.sort(key=lambda fact: (fact.name, fact.subject))  # the same whatever order checks ask in
         report.skipped.extend(Skipped(what, why) for what, why in host.skipped)
     finally:
         host.close()
