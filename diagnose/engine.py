@@ -71,9 +71,9 @@ def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Fin
     )
 
 
-def _sort_key(finding: Finding) -> tuple[float, int, int, str, tuple[tuple[str, str], ...]]:
+def _sort_key(finding: Finding) -> tuple[float, int, int, str]:
     first_line = min((e.line for e in finding.evidence), default=0)
-    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id, finding.captures)
+    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id)
 
 
 def build_findings(
