@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from diagnose.literals import INLINE_FLAGS, required_literal, required_literals
 from diagnose.model import Example, Fix, Signature
 
 SEVERITIES = ("error", "warning", "info")
@@ -22,7 +23,6 @@ class CatalogError(Exception):
     """The catalog cannot be loaded at all (unreadable file, TOML syntax)."""
 
 
-INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 
 
 class Pattern:
@@ -126,185 +126,6 @@ def _compile(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] |
     except re.error as exc:
         problems.append(f"{where}: pattern does not compile ({exc}): {pattern!r}")
         return None
-
-
-MAX_SPELLINGS = 16  # a required run is carried through small alternations as this many spellings at most
-
-
-def _pure_literal(items: object, ignore_case: bool) -> str | None:
-    """The text of a parsed (sub)pattern made of plain characters only, else None."""
-    text = []
-    for op, arg in items:  # type: ignore[attr-defined]
-        name = str(op)
-        if name == "LITERAL":
-            text.append(chr(arg))
-        elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
-            inner = _pure_literal(arg[-1], ignore_case)
-            if inner is None:
-                return None
-            text.append(inner)
-        else:
-            return None
-    return "".join(text)
-
-
-def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
-    """Literals of which every match of this parsed (sub)pattern contains at least one: the strongest
-    of its required runs (literals in sequence, through groups that must match, and through small
-    alternations of plain words as several spellings: `://(?:system|session)` needs "://system" or
-    "://session", not just "ystem" or "ession" after the parser factors out the "s") and of the
-    alternatives of a required `(?:a|b)`. ("",) if nothing is required."""
-    options: list[tuple[str, ...]] = []
-    current: list[str] = [""]  # the spellings of the run being read
-
-    def close() -> None:
-        if current != [""]:
-            options.append(tuple(dict.fromkeys(current)))
-            current[:] = [""]
-
-    def walk(items: object) -> None:
-        for op, arg in items:  # type: ignore[attr-defined]
-            name = str(op)
-            if name == "LITERAL":
-                current[:] = [run + chr(arg) for run in current]
-            elif name == "SUBPATTERN":
-                if arg[1] & re.IGNORECASE and not ignore_case:
-                    close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
-                else:
-                    walk(arg[-1])
-            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
-                if arg[1] == 1:
-                    walk(arg[2])
-                else:
-                    close()
-                    inner = _requirement(arg[2], ignore_case)
-                    if inner != ("",):
-                        options.append(inner)
-            elif name == "BRANCH":
-                words = [_pure_literal(alt, ignore_case) for alt in arg[1]]
-                if all(word is not None for word in words) and len(current) * len(words) <= MAX_SPELLINGS:
-                    current[:] = [run + word for run in current for word in words]  # type: ignore[operator]
-                    continue
-                close()
-                alternatives = [_requirement(alt, ignore_case) for alt in arg[1]]
-                if all(alt != ("",) for alt in alternatives):
-                    options.append(tuple(dict.fromkeys(lit for alt in alternatives for lit in alt)))
-            elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in arg) and \
-                    len(current) * len(arg) <= MAX_SPELLINGS:
-                current[:] = [run + chr(char) for run in current for _, char in arg]  # [cd] after a factored "b"
-            elif name == "AT":
-                continue
-            else:
-                close()
-
-    walk(items)
-    close()
-    options = [option for option in options if all(option)]
-    if not options:
-        return ("",)
-    best = max(options, key=lambda option: (min(len(lit) for lit in option), -len(option)))
-    return tuple(lit.lower() for lit in best) if ignore_case else best
-
-
-def _longest_run(items: object, ignore_case: bool) -> str:
-    """The longest run of characters every match must contain ("" if none): what the lint measures."""
-    runs: list[str] = []
-    current: list[str] = []
-
-    def close() -> None:
-        if current:
-            runs.append("".join(current))
-            current.clear()
-
-    def walk(items: object) -> None:
-        for op, arg in items:  # type: ignore[attr-defined]
-            name = str(op)
-            if name == "LITERAL":
-                current.append(chr(arg))
-            elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
-                walk(arg[-1])
-            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1 and arg[1] == 1:
-                walk(arg[2])
-            elif name != "AT":
-                close()
-
-    walk(items)
-    close()
-    best = max(runs, key=len, default="")
-    return best.lower() if ignore_case else best
-
-
-def _top_alternatives(source: str) -> list[str]:
-    """Split a regex source at its top-level `|` (outside groups and classes); one whole-pattern group
-    (`(?:A|B)`, `(?P<x>A|B)`) is looked into. Inline flags `(?i)` stay with the caller."""
-    parts: list[str] = []
-    depth = 0
-    in_class = False
-    start = 0
-    i = 0
-    while i < len(source):
-        char = source[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]" or i == start
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(source[start:i])
-            start = i + 1
-        i += 1
-    parts.append(source[start:])
-    if len(parts) == 1:
-        whole = re.fullmatch(r"\((?:\?:|\?P<\w+>)?(.*)\)", source, re.S)
-        if whole and _balanced(whole.group(1)):
-            inner = _top_alternatives(whole.group(1))
-            if len(inner) > 1:
-                return inner
-    return parts
-
-
-def _balanced(source: str) -> bool:
-    try:
-        re.compile(source)
-    except re.error:
-        return False
-    return True
-
-
-def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
-    """Literals of which every match contains at least one, for a cheap pre-check and the matcher's
-    index. Top-level alternatives are split in the source first (the regex parser factors out their
-    common prefix, which would leave weaker literals). ("",) if none."""
-    from re import _parser as sre_parse  # stdlib; the parse tree is stable across 3.11+
-
-    ignore_case = bool(pattern.flags & re.IGNORECASE)
-    source = INLINE_FLAGS.sub("", pattern.pattern, count=1)
-    literals: list[str] = []
-    for alternative in _top_alternatives(source):
-        try:
-            found = _requirement(sre_parse.parse(alternative, pattern.flags).data, ignore_case)
-        except (re.error, TypeError, ValueError, IndexError):
-            return ("",)
-        if found == ("",):
-            return ("",)
-        literals.extend(found)
-    return tuple(dict.fromkeys(literals))
-
-
-def required_literal(pattern: re.Pattern[str]) -> str:
-    """The longest run every match must contain ("" if none): what the catalog lint measures."""
-    from re import _parser as sre_parse
-
-    try:
-        return _longest_run(sre_parse.parse(pattern.pattern, pattern.flags).data, bool(pattern.flags & re.IGNORECASE))
-    except (re.error, TypeError, ValueError, IndexError):
-        return ""
 
 
 def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[Fix, ...]:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from diagnose import commands
 from diagnose.commands import Format, console, emit, fail, language, progress, run_explain
 
 app = typer.Typer(
@@ -78,7 +77,7 @@ def scan(
     Exit code: 0 nothing at or above --fail-on found, 1 findings, 2 usage or internal error.
     """
     from diagnose import engine
-    from diagnose.sources import Unreadable
+    from diagnose.host.base import Unreadable
 
     chosen = language(lang)
     reports = []
@@ -156,8 +155,3 @@ def lint_catalog() -> None:
         print(problem)
     print(f"{len(loaded.signatures)} signatures, {len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)
-
-
-def main() -> None:
-    """The `virtdiag` command (commands.main, which answers plain `explain` runs without typer)."""
-    commands.main()

@@ -9,22 +9,13 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from diagnose.catalog import Catalog, Pattern
-from diagnose.model import Evidence, Hit, Signature
+from diagnose.model import Evidence, Hit, Line, Signature
 
 PRIMARY_CONFIDENCE = 0.8
 GENERIC_CONFIDENCE = 0.5
 CONTEXT_STEP = 0.1
 CONTEXT_MAX = 0.15
 MAX_EVIDENCE = 5
-
-
-@dataclass(frozen=True)
-class Line:
-    source: str
-    number: int
-    text: str
-    path: str = ""
-    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
 
 
 @dataclass(frozen=True, eq=False)

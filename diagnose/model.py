@@ -27,6 +27,17 @@ FACT_NAMES = frozenset("""
 
 
 @dataclass(frozen=True)
+class Line:
+    """One line of input on its way to the matcher: where it came from and its exact number."""
+
+    source: str
+    number: int
+    text: str
+    path: str = ""
+    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
+
+
+@dataclass(frozen=True)
 class Evidence:
     """One line of input that a pattern matched (or a detector pointed at)."""
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from diagnose.host.tree import TreeHost
 from diagnose.probes import PROBES, run_probe
-from diagnose.sources import TreeHost
 
 
 @pytest.fixture
