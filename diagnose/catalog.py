@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class Catalog:
     english: dict[str, str] = field(default_factory=dict)  # translated capture text -> the English text
     index: Any = None  # the matcher's index as the cache stores it (see match.py), else None
     positions: dict[str, int] = field(default_factory=dict)  # id and alias -> position (from the cache)
+    facts: frozenset[str] = frozenset()  # the probes' fact names, as the cache was built (empty without one)
 
     def by_id(self, sig_id: str) -> Signature | None:
         if self.positions:
@@ -150,7 +151,7 @@ def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[
     return tuple(fixes)
 
 
-def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, str]) -> Signature | None:
+def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, list[str]]) -> Signature:
     sig_id = str(raw.get("id", ""))
     where = f"{area}.toml:{sig_id or '?'}"
     if not ID_RE.match(sig_id):
@@ -204,7 +205,7 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
 
 LOCALIZED = "generated/localized.toml"
 CACHE = "generated/catalog-cache.jsonl"
-CACHE_FORMAT = 8  # bump when what the cache holds changes meaning
+CACHE_FORMAT = 9  # bump when what the cache holds changes meaning
 PATTERN_KINDS = (("patterns", "pattern"), ("context", "context"), ("unless", "unless"))
 
 
@@ -291,15 +292,18 @@ def _from_cache(directory: Path, digest: str) -> Catalog | None:
         index["base"] = base
         index["blob"] = blob
         return Catalog(LazySignatures(blob, spans), tuple(header["problems"]), header["english"], index,
-                       header["positions"])
+                       header["positions"], frozenset(header["facts"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def build_cache(directory: Path | None = None, index_of: Callable[[Catalog], Any] | None = None) -> Path:
+def build_cache(directory: Path | None = None,
+                index_of: Callable[[Catalog, Callable[[object], list[int]]], Any] | None = None,
+                facts: Iterable[str] = ()) -> Path:
     """Write generated/catalog-cache.jsonl for the current files (scripts/build_catalog_cache.py).
     index_of lays out the matcher's index as records: (header part, record lines) - the match stage owns
-    that format; the catalog only stores it."""
+    that format; the catalog only stores it. `facts`: the probes' fact names (their registry), so ranking a
+    paste knows which `when` keys are facts without loading the modules that read the host."""
     directory = directory or knowledge_dir()
     sources = _sources(directory)
     records, problems, english = _records(_toml(sources))
@@ -324,7 +328,7 @@ def build_cache(directory: Path | None = None, index_of: Callable[[Catalog], Any
             positions[name] = position
     index = index_of(catalog, add) if index_of is not None else {}
     header = {"fingerprint": fingerprint(sources), "signatures": spans, "problems": list(catalog.problems),
-              "english": english, "positions": positions, "index": index}
+              "english": english, "positions": positions, "index": index, "facts": sorted(facts)}
     path = directory / CACHE
     path.write_bytes(json.dumps(header, ensure_ascii=False, sort_keys=True).encode() + b"\n" + b"".join(lines))
     return path
@@ -352,7 +356,7 @@ def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
     return _built(*_records(_toml(sources)))
 
 
-def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> list[str]:
+def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[str, ...]]) -> list[str]:
     """Everything wrong with the catalog as data; examples are run by the test suite."""
     problems = list(catalog.problems)
     seen: dict[str, str] = {}
@@ -399,9 +403,19 @@ def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> 
             problems.append(f"{where}: duplicate fix ids {fix_ids}")
         for name in sorted(facts_used - known_facts):
             problems.append(f"{where}: unknown fact {name!r} (not a probe)")
-        for name in sorted(set(sig.detect) - known_detectors):
-            problems.append(f"{where}: unknown detector {name!r}")
+        for name in sig.detect:
+            if name not in detectors:
+                problems.append(f"{where}: unknown detector {name!r}")
+            elif sig.id not in detectors[name]:
+                problems.append(f"{where}: detect lists {name!r}, which never produces {sig.id!r}")
         for example in sig.examples:
             if example.top_fix and example.top_fix not in fix_ids:
                 problems.append(f"{where}: example top_fix {example.top_fix!r} is not a fix of it")
+    ids = {sig.id: sig for sig in catalog.signatures}
+    for name, produced in sorted(detectors.items()):
+        for sig_id in produced:
+            if sig_id not in ids:
+                problems.append(f"check or detector {name!r} produces {sig_id!r}, which is no signature")
+            elif name not in ids[sig_id].detect:
+                problems.append(f"{ids[sig_id].area}.toml:{sig_id}: detect does not list {name!r}, which produces it")
     return problems

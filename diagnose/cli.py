@@ -81,7 +81,8 @@ def scan(
 
     chosen = language(lang)
     reports = []
-    for root in roots or [None]:
+    wanted: list[str | None] = list(roots) if roots else [None]
+    for root in wanted:
         try:
             with progress(f"virtdiag: {root or 'this host'}", quiet) as say:
                 reports.append(engine.scan(root, chosen, verbose, connect, timeout, say))
@@ -150,7 +151,7 @@ def lint_catalog() -> None:
     from diagnose import catalog, engine
 
     loaded = catalog.load()
-    problems = catalog.lint(loaded, engine.fact_names(), engine.detector_names())
+    problems = catalog.lint(loaded, engine.fact_names(), engine.detectors())
     for problem in problems:
         print(problem)
     print(f"{len(loaded.signatures)} signatures, {len(problems)} problem(s)")

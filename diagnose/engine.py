@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from diagnose import catalog as catalog_mod
 from diagnose.match import Matcher, match_lines, match_symptoms
-from diagnose.model import FACT_NAMES, SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Line, Report, Signature, Skipped
+from diagnose.model import SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Line, Report, Signature, Skipped
 from diagnose.rank import implied_facts, rank_fixes
 
 if TYPE_CHECKING:  # the scan's stages are imported when a scan runs: a one-line explain never loads them
@@ -24,15 +24,23 @@ def loaded() -> tuple[catalog_mod.Catalog, Matcher]:
 
 
 def fact_names() -> set[str]:
-    return set(FACT_NAMES)
+    """The probes' fact names: stored in the catalog cache (a paste is ranked without loading the probes),
+    else from the probes' registry."""
+    catalog, _ = loaded()
+    if catalog.facts:
+        return set(catalog.facts)
+    from diagnose.probes import PROBES
+
+    return set(PROBES)
 
 
-def detector_names() -> set[str]:
-    """Names a signature's `detect` may list: pasted-XML detectors and host checks."""
+def detectors() -> dict[str, tuple[str, ...]]:
+    """What a signature's `detect` may list, with the ids each produces: pasted-XML detectors and host checks."""
     from diagnose.checks import CHECKS
     from diagnose.xmlchecks import DETECTORS
 
-    return set(DETECTORS) | set(CHECKS)
+    return {**{name: d.produces for name, d in DETECTORS.items()},
+            **{name: spec.produces for name, spec in CHECKS.items()}}
 
 
 def _merge(hits: list[Hit]) -> list[Hit]:

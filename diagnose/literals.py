@@ -115,7 +115,7 @@ def _longest_run(items: object, ignore_case: bool) -> str:
     return best.lower() if ignore_case else best
 
 
-def _class_end(source: str, start: int) -> int:
+def class_end(source: str, start: int) -> int:
     """The index after the character class that opens at source[start] ("["): a "]" right after "[" or
     "[^" is a member, not the end (`[]x]`, `[^]x|y]`)."""
     i = start + 1
@@ -160,7 +160,7 @@ def scan(source: str) -> tuple[list[Group], list[int]]:
             i += 2
             continue
         if char == "[":
-            i = _class_end(source, i)
+            i = class_end(source, i)
             continue
         if char == "(":
             named = GROUP_NAME_RE.match(source, i)
@@ -201,7 +201,7 @@ def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
     """Literals of which every match contains at least one, for a cheap pre-check and the matcher's
     index. Top-level alternatives are split in the source first (the regex parser factors out their
     common prefix, which would leave weaker literals). ("",) if none."""
-    from re import _parser as sre_parse  # stdlib; the parse tree is stable across 3.11+
+    from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib, stable since 3.11
 
     ignore_case = bool(pattern.flags & re.IGNORECASE)
     source = INLINE_FLAGS.sub("", pattern.pattern, count=1)
@@ -219,7 +219,7 @@ def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
 
 def required_literal(pattern: re.Pattern[str]) -> str:
     """The longest run every match must contain ("" if none): what the catalog lint measures."""
-    from re import _parser as sre_parse
+    from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib, stable since 3.11
 
     try:
         return _longest_run(sre_parse.parse(pattern.pattern, pattern.flags).data, bool(pattern.flags & re.IGNORECASE))

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from diagnose import parsers
 from diagnose.model import Evidence, Hit
 from diagnose.state import Ask, HostState, LogTap
-from diagnose.xmlchecks import XmlDoc
+from diagnose.xmlchecks import XmlDoc, line_of
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 CheckFunction = Callable[[HostState, Ask], list[Hit]]
 
@@ -56,21 +60,23 @@ def conf_evidence(state: HostState, source: str, key: str, fallback: str) -> Evi
     return Evidence(source, line, shown or fallback, path)
 
 
-def xml_evidence(doc: XmlDoc, node: object, text: str) -> Evidence:
-    return Evidence(doc.source, getattr(node, "sourceline", 0) or 0, text, doc.path)
+def xml_evidence(doc: XmlDoc, node: etree._Element | None, text: str) -> Evidence:
+    return Evidence(doc.source, line_of(node) if node is not None else 0, text, doc.path)
 
 
 def doc_name(doc: XmlDoc) -> str:
-    return (doc.root.findtext("name") or "").strip() if doc.root is not None else ""  # type: ignore[attr-defined]
+    return (doc.root.findtext("name") or "").strip() if doc.root is not None else ""
 
 
 def defined(state: HostState) -> list[XmlDoc]:
     return [d for d in state.domains if d.root is not None and getattr(d.root, "tag", "") == "domain"]
 
 
-def disk_sources(doc: XmlDoc) -> list[tuple[object, str, str]]:
-    found = []
-    for disk in doc.root.iterfind("devices/disk"):  # type: ignore[union-attr]
+def disk_sources(doc: XmlDoc) -> list[tuple[etree._Element, str, str]]:
+    found: list[tuple[etree._Element, str, str]] = []
+    if doc.root is None:
+        return found
+    for disk in doc.root.iterfind("devices/disk"):
         source = disk.find("source")
         if source is None or disk.get("device") in ("cdrom", "floppy") and disk.get("type") == "block":
             continue
@@ -81,16 +87,16 @@ def disk_sources(doc: XmlDoc) -> list[tuple[object, str, str]]:
     return found
 
 
-def interfaces(doc: XmlDoc) -> list[object]:
-    return list(doc.root.iterfind("devices/interface"))  # type: ignore[union-attr]
+def interfaces(doc: XmlDoc) -> list[etree._Element]:
+    return list(doc.root.iterfind("devices/interface")) if doc.root is not None else []
 
 
-def pci_hostdevs(doc: XmlDoc) -> list[tuple[str, object]]:
+def pci_hostdevs(doc: XmlDoc) -> list[tuple[str, etree._Element]]:
     """A guest's assigned PCI devices: (address as 0000:01:00.0, its <hostdev> element)."""
-    found: list[tuple[str, object]] = []
+    found: list[tuple[str, etree._Element]] = []
     if doc.root is None:
         return found
-    for hostdev in doc.root.iterfind("devices/hostdev[@type='pci']"):  # type: ignore[attr-defined]
+    for hostdev in doc.root.iterfind("devices/hostdev[@type='pci']"):
         dev = hostdev.find("source/address")
         if dev is None:
             continue

@@ -125,9 +125,10 @@ def guest_limits(state: HostState, ask: Ask) -> list[Hit]:
     hits = []
     for doc in defined(state):
         vcpu = doc.root.find("vcpu")  # type: ignore[union-attr]
-        if vcpu is not None and (vcpu.text or "").strip().isdigit() and int(vcpu.text) > 240:
-            hits.append(new_hit("vcpu-limit-exceeded", {"guest": doc_name(doc), "vcpus": vcpu.text.strip()},
-                             [xml_evidence(doc, vcpu, f"<vcpu>{vcpu.text.strip()}</vcpu> (KVM limit: 240)")]))
+        count = (vcpu.text or "").strip() if vcpu is not None else ""
+        if vcpu is not None and count.isdigit() and int(count) > 240:
+            hits.append(new_hit("vcpu-limit-exceeded", {"guest": doc_name(doc), "vcpus": count},
+                             [xml_evidence(doc, vcpu, f"<vcpu>{count}</vcpu> (KVM limit: 240)")]))
         ide = [t for t in doc.root.iterfind("devices/disk/target") if t.get("bus") == "ide"]  # type: ignore[union-attr]
         if len(ide) > 4:
             hits.append(new_hit("ide-device-limit", {"guest": doc_name(doc), "count": str(len(ide))},

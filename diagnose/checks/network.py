@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from diagnose import parsers
 from diagnose.checks.base import (
@@ -19,6 +20,9 @@ from diagnose.model import Evidence, Hit
 from diagnose.state import Ask, HostState, LogTap
 from diagnose.xmlchecks import XmlDoc
 
+if TYPE_CHECKING:
+    from lxml import etree
+
 DHCP_REPLY_RE = re.compile(  # dnsmasq's replies, for B.8's "offered again and again, never taken"
     r"dnsmasq-dhcp\[\d+\]: (?P<kind>DHCPOFFER|DHCPACK)\(\S+\) \S+ (?P<mac>(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})")
 
@@ -29,12 +33,13 @@ DHCP_REPLIES = LogTap("dhcp-replies", ("libvirtd-log", "journal"), DHCP_REPLY_RE
 def guest_networks(state: HostState, ask: Ask) -> list[Hit]:
     """B.7: a guest uses a libvirt network that is inactive or not autostarted (default first)."""
     by_name = {doc_name(n): n for n in state.networks if n.root is not None}
-    used: dict[str, tuple[XmlDoc, object]] = {}
+    used: dict[str, tuple[XmlDoc, etree._Element]] = {}
     for doc in defined(state):
         for iface in interfaces(doc):
-            source = iface.find("source")  # type: ignore[attr-defined]
-            if iface.get("type") == "network" and source is not None and source.get("network"):  # type: ignore[attr-defined]
-                used.setdefault(source.get("network"), (doc, iface))
+            source = iface.find("source")
+            network = source.get("network") if iface.get("type") == "network" and source is not None else None
+            if network:
+                used.setdefault(network, (doc, iface))
     hits = []
     for network, (doc, iface) in sorted(used.items()):
         captures = {"network": network, "guest": doc_name(doc)}
@@ -84,7 +89,7 @@ def bridge_delay(state: HostState, ask: Ask) -> list[Hit]:
     for doc in state.networks:
         if doc.root is None:
             continue
-        bridge = doc.root.find("bridge")  # type: ignore[attr-defined]
+        bridge = doc.root.find("bridge")
         if bridge is None:
             continue
         delay = bridge.get("delay", "0")
@@ -102,9 +107,8 @@ def host_bridge_delay(state: HostState, ask: Ask) -> list[Hit]:
     seen: set[str] = set()
     for doc in defined(state):
         for iface in interfaces(doc):
-            source = iface.find("source")  # type: ignore[attr-defined]
-            is_bridge = iface.get("type") == "bridge" and source is not None  # type: ignore[attr-defined]
-            bridge = source.get("bridge", "") if is_bridge else ""
+            source = iface.find("source")
+            bridge = source.get("bridge", "") if iface.get("type") == "bridge" and source is not None else ""
             if not bridge or bridge in seen or bridge not in (state.ifcfg or {}):
                 continue
             seen.add(bridge)
@@ -138,12 +142,12 @@ def dhcp_checksum_vhost(state: HostState, ask: Ask) -> list[Hit]:
     <driver name='qemu'/>), vhost-net loaded, DHCP from the host (the network's <dhcp>), and iptables
     older than 1.4.10 (no CHECKSUM target; on RHEL 6, whose 1.4.7 has it as a backport, libvirt's warning
     that the rule could not be added): DHCP replies reach the guest with bad checksums."""
-    dhcp = {doc_name(n): (n, n.root.find("ip/dhcp")) for n in state.networks  # type: ignore[union-attr]
-            if n.root is not None and n.root.find("ip/dhcp") is not None}  # type: ignore[attr-defined]
+    dhcp = {doc_name(n): (n, n.root.find("ip/dhcp")) for n in state.networks
+            if n.root is not None and n.root.find("ip/dhcp") is not None}
     candidates = []
     for doc in defined(state):
         for iface in interfaces(doc):
-            source, model, driver = (iface.find(tag) for tag in ("source", "model", "driver"))  # type: ignore
+            source, model, driver = (iface.find(tag) for tag in ("source", "model", "driver"))
             network = source.get("network") if iface.get("type") == "network" and source is not None else None
             if (network in dhcp and model is not None and model.get("type") == "virtio"
                     and (driver is None or driver.get("name") != "qemu")):
@@ -193,7 +197,7 @@ def firewalld_zone(state: HostState, ask: Ask) -> list[Hit]:
     for doc in state.networks:
         if doc.root is None or getattr(doc.root, "tag", "") != "network":
             continue
-        forward = doc.root.find("forward")  # type: ignore[attr-defined]
+        forward = doc.root.find("forward")
         mode = forward.get("mode", "nat") if forward is not None else "isolated"
         if mode in ("nat", "route", "isolated"):
             networks.append((doc, forward, mode))
@@ -227,8 +231,8 @@ def interface_kinds(state: HostState, ask: Ask) -> list[Hit]:
     qemu = conf_values(state, "qemu-conf")
     for doc in defined(state):
         for iface in interfaces(doc):
-            kind = iface.get("type")  # type: ignore[attr-defined]
-            source = iface.find("source")  # type: ignore[attr-defined]
+            kind = iface.get("type")
+            source = iface.find("source")
             guest = doc_name(doc)
             if kind == "direct" and source is not None:
                 dev = source.get("dev", "")
@@ -241,9 +245,8 @@ def interface_kinds(state: HostState, ask: Ask) -> list[Hit]:
                         hits.append(new_hit("macvtap-source-missing", {"guest": guest, "interface": dev},
                                          [xml_evidence(doc, iface, f"<source dev='{dev}'/>"),
                                           Evidence("probe:interface_exists", 0, present.detail)]))
-            elif kind == "bridge" and source is not None and source.get("bridge"):
-                bridge = source.get("bridge")
-                if iface.find("virtualport") is not None:  # type: ignore[attr-defined]
+            elif kind == "bridge" and source is not None and (bridge := source.get("bridge", "")):
+                if iface.find("virtualport") is not None:
                     continue
                 fact = ask("bridge_exists", {"bridge": bridge})
                 if fact.value is False:

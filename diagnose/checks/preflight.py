@@ -48,8 +48,9 @@ def preflight_domcaps(state: HostState, ask: Ask) -> list[Hit]:
         if caps is None:
             continue
         os_node = root.find("os")  # type: ignore[union-attr]
-        wants_efi = os_node is not None and (os_node.get("firmware") == "efi" or os_node.find("loader") is not None
-                                             and os_node.find("loader").get("type") == "pflash")
+        loader = os_node.find("loader") if os_node is not None else None
+        wants_efi = os_node is not None and (os_node.get("firmware") == "efi" or loader is not None
+                                             and loader.get("type") == "pflash")
         loaders = [v.text for v in caps.iterfind("os/loader/value")]  # type: ignore[attr-defined]
         firmwares = [v.text for v in caps.iterfind("os/enum[@name='firmware']/value")]  # type: ignore[attr-defined]
         if wants_efi and not loaders and "efi" not in firmwares:

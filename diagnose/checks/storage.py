@@ -28,7 +28,7 @@ def disk_images(state: HostState, ask: Ask) -> list[Hit]:
         boot_files = [(node, (node.text or "").strip(), f"<{node.tag}>{(node.text or '').strip()}</{node.tag}>")
                       for node in doc.root.iterfind("os/*") if node.tag in ("kernel", "initrd")]  # type: ignore
         disks = [(disk, path, f"<source file='{path}'/>") for disk, path, _ in disk_sources(doc)
-                 if disk.get("device") != "cdrom"]  # type: ignore[attr-defined]
+                 if disk.get("device") != "cdrom"]
         for node, path, shown in (*disks, *boot_files):
             exists = ask("path_exists", {"path": path})
             if exists.value is False:

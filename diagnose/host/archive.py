@@ -11,6 +11,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from diagnose.host.base import Host, Unreadable, _size, one_line
 from diagnose.host.tree import MAX_LINKS, _relative
@@ -46,7 +47,7 @@ class _CappedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
-def _packed(handle: io.BufferedIOBase, size: int) -> tuple[bytes, int]:
+def _packed(handle: IO[bytes], size: int) -> tuple[bytes, int]:
     """Up to `size` bytes of a member, gzip-compressed as they are read (a 64 MiB log, or a zero-filled
     bomb, costs its compressed size in memory); and how many bytes were read."""
     packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: a gzip stream, so GzipFile reads it back
@@ -62,15 +63,17 @@ def _packed(handle: io.BufferedIOBase, size: int) -> tuple[bytes, int]:
     return b"".join(parts), got
 
 
-def _tarinfo_class() -> type[_CappedTarInfo]:
+class _RecordingTarInfo(_CappedTarInfo):
+    ended_early = ""  # why the archive ended without its end-of-archive blocks ("" when it had them)
+
+
+def _tarinfo_class() -> type[_RecordingTarInfo]:
     """A TarInfo class for one archive that remembers how the archive ended: tarfile stops silently at
     a missing or cut header (a truncated archive) as it does at the proper end-of-archive blocks."""
 
-    class Recording(_CappedTarInfo):
-        ended_early = ""
-
+    class Recording(_RecordingTarInfo):
         @classmethod
-        def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
+        def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Recording:
             try:
                 return super().frombuf(buf, encoding, errors)
             except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError) as exc:  # type: ignore[attr-defined]
@@ -277,7 +280,7 @@ class ArchiveHost(Host):
         if key is None or key not in self.contents:
             raise Unreadable(f"{path}: {self.unkept.get(key or '', 'not read from the archive')}")
         if key in self.packed:
-            return gzip.GzipFile(fileobj=io.BytesIO(self.contents[key]), mode="rb")  # type: ignore[return-value]
+            return gzip.GzipFile(fileobj=io.BytesIO(self.contents[key]), mode="rb")
         return io.BytesIO(self.contents[key])
 
     def glob(self, pattern: str) -> list[str]:

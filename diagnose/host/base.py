@@ -115,11 +115,20 @@ class Host:
         return self.exists("sos_commands") or self.exists("sos_reports")
 
     # backends implement these five
-    def stat(self, path: str) -> os.stat_result | None: ...
-    def listdir(self, path: str) -> list[str]: ...
-    def _open(self, path: str) -> io.BufferedIOBase: ...
-    def glob(self, pattern: str) -> list[str]: ...
-    def close(self) -> None: ...
+    def stat(self, path: str) -> os.stat_result | None:
+        raise NotImplementedError
+
+    def listdir(self, path: str) -> list[str]:
+        raise NotImplementedError
+
+    def _open(self, path: str) -> io.BufferedIOBase:
+        raise NotImplementedError
+
+    def glob(self, pattern: str) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None

@@ -166,7 +166,7 @@ def gather(host: Host) -> HostState:
         st = host.stat(path)
         state.managed_saves.append((path, st.st_size if st else 0))
     if host.is_dir("/sys/kernel/iommu_groups") and any(
-            d.root is not None and d.root.find("devices/hostdev") is not None for d in state.domains):  # type: ignore
+            d.root is not None and d.root.find("devices/hostdev") is not None for d in state.domains):
         state.iommu_groups = {group: host.listdir(f"/sys/kernel/iommu_groups/{group}/devices")
                               for group in host.listdir("/sys/kernel/iommu_groups") if group.isdigit()}
     if host.is_live:

@@ -36,7 +36,7 @@ def stream(host: Host, source: str, path: str, stage_one: StageOne) -> Iterator[
                 if real and size > logscan.SPLIT_ABOVE and (os.cpu_count() or 1) > 1:
                     found: Iterator[tuple[int, bytes]] = iter(logscan.marked_lines_parallel(real, size))
                 else:
-                    found = logscan.marked_lines(handle)  # type: ignore[arg-type]
+                    found = logscan.marked_lines(handle)
                 for number, raw in found:
                     yield number, raw.decode("utf-8", errors="replace")
                 return
@@ -67,7 +67,7 @@ def plain_lines(host: Host, path: str, source: str, stage_one: StageOne) -> Iter
     with host.open_binary(path) as handle:
         if looks_binary(handle.read(BINARY_PROBE)):
             raise Unreadable(f"{path}: binary file, not read")
-        for number, raw in logscan.literal_lines(handle, database):  # type: ignore[arg-type]
+        for number, raw in logscan.literal_lines(handle, database):
             yield number, raw.decode("utf-8", errors="replace")
 
 
@@ -80,8 +80,9 @@ def serial_log_owners(state: HostState) -> dict[str, str]:
             continue
         name = (root.findtext("name") or "").strip()
         for log in root.iterfind("devices/*/log"):
-            if log.get("file"):
-                owners[log.get("file")] = name
+            path = log.get("file")
+            if path:
+                owners[path] = name
     return owners
 
 

@@ -32,7 +32,8 @@ def register(name: str, run: ProbeFunction, needs: str = "", reads: tuple[str, .
     unknown = [source for source in reads if source not in layout.SOURCE_BY_NAME]
     if unknown:
         raise ValueError(f"probe {name} reads unknown sources {unknown}")
-    PROBES[name] = ProbeSpec(name, needs, run, reads, doc or (run.__doc__ or "").strip().split("\n")[0])
+    first_paragraph = " ".join((run.__doc__ or "").strip().split("\n\n")[0].split())
+    PROBES[name] = ProbeSpec(name, needs, run, reads, doc or first_paragraph)
 
 
 def probe(name: str, needs: str = "", reads: tuple[str, ...] = ()) -> Callable[[ProbeFunction], ProbeFunction]:
@@ -90,7 +91,7 @@ def exists_probe(source: str) -> ProbeFunction:
     def check(host: Host, _: str) -> Answer:
         return (True, f"{path} exists") if host.exists(path) else (False, f"{path} is missing")
 
-    check.__doc__ = f"{path} exists."
+    check.__doc__ = f"{path} exists"
     return check
 
 

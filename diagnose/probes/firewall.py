@@ -50,7 +50,7 @@ def dnsmasq_bind_interfaces(host: Host, _: str) -> Answer:
     for path, line, key, _value in settings:
         if key in BIND_OPTIONS:
             return True, f"{path}:{line}: {key}" + (f"; {scope}" if scope else "")
-    files = ", ".join(dict.fromkeys(path for path, *_ in settings)) or "/etc/dnsmasq.conf"
+    files = ", ".join(dict.fromkeys(path for path, *_ in settings)) or layout.path("dnsmasq-conf")
     return False, (f"neither bind-interfaces nor bind-dynamic in {files}"
                    + (f"; {scope} only filters requests: dnsmasq still binds the wildcard address" if scope else ""))
 
