@@ -1,6 +1,6 @@
 """Fuzz: a long mutational run over every parser, the XML checks, `explain`, the log streamer, the
 archive reader and `scan` of small trees (issue 7). Prints how many inputs were tried per target,
-the slowest input, and every crash (an exception other than sources.Unreadable), saved for replay.
+the slowest input, and every crash (an exception other than base.Unreadable), saved for replay.
 
 Seeds are the sample pastes, the catalog's examples, tests/hostile/fixtures and small generated
 tarballs; mutations flip, insert, delete, repeat and splice bytes and drop in tokens libvirt output
@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "tests" / "hostile"))
 
 import corpus  # noqa: E402
 
-from diagnose import engine, sources, xmlchecks  # noqa: E402
+from diagnose import engine, xmlchecks  # noqa: E402
+from diagnose.host import archive, base, reader  # noqa: E402
 
 TOKENS = [b"\0", b"\n", b"\r\n", b"\r", b"\xff", b"\xc3", b"'", b'"', b"<", b">", b"&", b";", b"]", b"[", b"=",
           b"\\n", b"virError(Code=1, Domain=2, Message='", b"<domain type='kvm'>", b"</domain>", b"<network>",
@@ -93,13 +94,13 @@ def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
 
 
 def t_parsers(data: bytes) -> None:
-    text = sources.decode(data)
+    text = base.decode(data)
     corpus.run_every_parser(text)
-    sources.looks_binary(data)
+    base.looks_binary(data)
 
 
 def t_xml(data: bytes) -> None:
-    xmlchecks.check(xmlchecks.parse(sources.decode(data), "domain-xml", "/etc/libvirt/qemu/f.xml"))
+    xmlchecks.check(xmlchecks.parse(base.decode(data), "domain-xml", "/etc/libvirt/qemu/f.xml"))
 
 
 def t_explain(data: bytes) -> None:
@@ -107,19 +108,19 @@ def t_explain(data: bytes) -> None:
 
 
 def t_stream(data: bytes) -> None:
-    host = sources.ArchiveHost(label="fuzz", kind="tree")
+    host = archive.ArchiveHost(label="fuzz", kind="tree")
     host.members["f"] = tarfile.TarInfo("f")
     host.contents["f"] = data
     chunk, max_line = random.randint(1, 64), random.randint(1, 40)
-    with mock.patch.object(sources, "CHUNK", chunk), mock.patch.object(sources, "MAX_LINE", max_line):
+    with mock.patch.object(base, "CHUNK", chunk), mock.patch.object(base, "MAX_LINE", max_line):
         try:
             got = list(host.iter_raw_lines("/f"))
-        except sources.Unreadable:
+        except base.Unreadable:
             return
     pieces = data.split(b"\n")
     if pieces[-1] == b"":
         pieces.pop()
-    want = [(n, raw[:max_line] + sources.CUT_MARK if len(raw) > max_line else raw.rstrip(b"\r"))
+    want = [(n, raw[:max_line] + base.CUT_MARK if len(raw) > max_line else raw.rstrip(b"\r"))
             for n, raw in enumerate(pieces, start=1)]
     if got != want:
         raise AssertionError(f"streamed lines differ (chunk {chunk}, cut {max_line})")
@@ -129,13 +130,13 @@ def t_archive(data: bytes, work: Path) -> None:
     path = work / "fuzz.tar"
     path.write_bytes(data)
     try:
-        host = sources.open_host(str(path))
-    except sources.Unreadable:
+        host = reader.open_host(str(path))
+    except base.Unreadable:
         return
-    for name in list(host.members)[:40] if isinstance(host, sources.ArchiveHost) else []:
+    for name in list(host.members)[:40] if isinstance(host, archive.ArchiveHost) else []:
         host.stat(name)
         host.listdir(name)
-        with contextlib.suppress(sources.Unreadable):
+        with contextlib.suppress(base.Unreadable):
             host.read_text(name)
     engine.scan(str(path))
 
@@ -183,7 +184,7 @@ def main() -> int:
             started = time.monotonic()
             try:
                 target(data)
-            except sources.Unreadable:
+            except base.Unreadable:
                 pass
             except Exception:  # noqa: BLE001 - a fuzzer records every other failure
                 crashes.append((name, traceback.format_exc(limit=6), data))

@@ -149,7 +149,8 @@ def ere(pattern: str) -> str | None:
 
 SCAN = """
 import json, resource, sys, time
-from diagnose import engine, logscan
+from diagnose import engine
+from diagnose.host import logscan
 if sys.argv[2] == "one":
     logscan.SPLIT_ABOVE = 1 << 62
 report = engine.scan(sys.argv[1])

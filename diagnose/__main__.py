@@ -1,5 +1,5 @@
 """`python -m diagnose` runs the virtdiag command line."""
 
-from diagnose.commands import main
+from diagnose.entry import main
 
 main()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from diagnose.literals import INLINE_FLAGS, required_literal, required_literals
 from diagnose.model import Example, Fix, Signature
 
 SEVERITIES = ("error", "warning", "info")
@@ -22,7 +23,6 @@ class CatalogError(Exception):
     """The catalog cannot be loaded at all (unreadable file, TOML syntax)."""
 
 
-INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 
 
 class Pattern:
@@ -87,6 +87,7 @@ class Catalog:
     english: dict[str, str] = field(default_factory=dict)  # translated capture text -> the English text
     index: Any = None  # the matcher's index as the cache stores it (see match.py), else None
     positions: dict[str, int] = field(default_factory=dict)  # id and alias -> position (from the cache)
+    facts: frozenset[str] = frozenset()  # the probes' fact names, as the cache was built (empty without one)
 
     def by_id(self, sig_id: str) -> Signature | None:
         if self.positions:
@@ -128,185 +129,6 @@ def _compile(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] |
         return None
 
 
-MAX_SPELLINGS = 16  # a required run is carried through small alternations as this many spellings at most
-
-
-def _pure_literal(items: object, ignore_case: bool) -> str | None:
-    """The text of a parsed (sub)pattern made of plain characters only, else None."""
-    text = []
-    for op, arg in items:  # type: ignore[attr-defined]
-        name = str(op)
-        if name == "LITERAL":
-            text.append(chr(arg))
-        elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
-            inner = _pure_literal(arg[-1], ignore_case)
-            if inner is None:
-                return None
-            text.append(inner)
-        else:
-            return None
-    return "".join(text)
-
-
-def _requirement(items: object, ignore_case: bool) -> tuple[str, ...]:
-    """Literals of which every match of this parsed (sub)pattern contains at least one: the strongest
-    of its required runs (literals in sequence, through groups that must match, and through small
-    alternations of plain words as several spellings: `://(?:system|session)` needs "://system" or
-    "://session", not just "ystem" or "ession" after the parser factors out the "s") and of the
-    alternatives of a required `(?:a|b)`. ("",) if nothing is required."""
-    options: list[tuple[str, ...]] = []
-    current: list[str] = [""]  # the spellings of the run being read
-
-    def close() -> None:
-        if current != [""]:
-            options.append(tuple(dict.fromkeys(current)))
-            current[:] = [""]
-
-    def walk(items: object) -> None:
-        for op, arg in items:  # type: ignore[attr-defined]
-            name = str(op)
-            if name == "LITERAL":
-                current[:] = [run + chr(arg) for run in current]
-            elif name == "SUBPATTERN":
-                if arg[1] & re.IGNORECASE and not ignore_case:
-                    close()  # (?i:...) inside a case-sensitive pattern: its letters may differ in case
-                else:
-                    walk(arg[-1])
-            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
-                if arg[1] == 1:
-                    walk(arg[2])
-                else:
-                    close()
-                    inner = _requirement(arg[2], ignore_case)
-                    if inner != ("",):
-                        options.append(inner)
-            elif name == "BRANCH":
-                words = [_pure_literal(alt, ignore_case) for alt in arg[1]]
-                if all(word is not None for word in words) and len(current) * len(words) <= MAX_SPELLINGS:
-                    current[:] = [run + word for run in current for word in words]  # type: ignore[operator]
-                    continue
-                close()
-                alternatives = [_requirement(alt, ignore_case) for alt in arg[1]]
-                if all(alt != ("",) for alt in alternatives):
-                    options.append(tuple(dict.fromkeys(lit for alt in alternatives for lit in alt)))
-            elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in arg) and \
-                    len(current) * len(arg) <= MAX_SPELLINGS:
-                current[:] = [run + chr(char) for run in current for _, char in arg]  # [cd] after a factored "b"
-            elif name == "AT":
-                continue
-            else:
-                close()
-
-    walk(items)
-    close()
-    options = [option for option in options if all(option)]
-    if not options:
-        return ("",)
-    best = max(options, key=lambda option: (min(len(lit) for lit in option), -len(option)))
-    return tuple(lit.lower() for lit in best) if ignore_case else best
-
-
-def _longest_run(items: object, ignore_case: bool) -> str:
-    """The longest run of characters every match must contain ("" if none): what the lint measures."""
-    runs: list[str] = []
-    current: list[str] = []
-
-    def close() -> None:
-        if current:
-            runs.append("".join(current))
-            current.clear()
-
-    def walk(items: object) -> None:
-        for op, arg in items:  # type: ignore[attr-defined]
-            name = str(op)
-            if name == "LITERAL":
-                current.append(chr(arg))
-            elif name == "SUBPATTERN" and not (arg[1] & re.IGNORECASE and not ignore_case):
-                walk(arg[-1])
-            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1 and arg[1] == 1:
-                walk(arg[2])
-            elif name != "AT":
-                close()
-
-    walk(items)
-    close()
-    best = max(runs, key=len, default="")
-    return best.lower() if ignore_case else best
-
-
-def _top_alternatives(source: str) -> list[str]:
-    """Split a regex source at its top-level `|` (outside groups and classes); one whole-pattern group
-    (`(?:A|B)`, `(?P<x>A|B)`) is looked into. Inline flags `(?i)` stay with the caller."""
-    parts: list[str] = []
-    depth = 0
-    in_class = False
-    start = 0
-    i = 0
-    while i < len(source):
-        char = source[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]" or i == start
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(source[start:i])
-            start = i + 1
-        i += 1
-    parts.append(source[start:])
-    if len(parts) == 1:
-        whole = re.fullmatch(r"\((?:\?:|\?P<\w+>)?(.*)\)", source, re.S)
-        if whole and _balanced(whole.group(1)):
-            inner = _top_alternatives(whole.group(1))
-            if len(inner) > 1:
-                return inner
-    return parts
-
-
-def _balanced(source: str) -> bool:
-    try:
-        re.compile(source)
-    except re.error:
-        return False
-    return True
-
-
-def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
-    """Literals of which every match contains at least one, for a cheap pre-check and the matcher's
-    index. Top-level alternatives are split in the source first (the regex parser factors out their
-    common prefix, which would leave weaker literals). ("",) if none."""
-    from re import _parser as sre_parse  # stdlib; the parse tree is stable across 3.11+
-
-    ignore_case = bool(pattern.flags & re.IGNORECASE)
-    source = INLINE_FLAGS.sub("", pattern.pattern, count=1)
-    literals: list[str] = []
-    for alternative in _top_alternatives(source):
-        try:
-            found = _requirement(sre_parse.parse(alternative, pattern.flags).data, ignore_case)
-        except (re.error, TypeError, ValueError, IndexError):
-            return ("",)
-        if found == ("",):
-            return ("",)
-        literals.extend(found)
-    return tuple(dict.fromkeys(literals))
-
-
-def required_literal(pattern: re.Pattern[str]) -> str:
-    """The longest run every match must contain ("" if none): what the catalog lint measures."""
-    from re import _parser as sre_parse
-
-    try:
-        return _longest_run(sre_parse.parse(pattern.pattern, pattern.flags).data, bool(pattern.flags & re.IGNORECASE))
-    except (re.error, TypeError, ValueError, IndexError):
-        return ""
-
-
 def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[Fix, ...]:
     fixes = []
     for item in raw:
@@ -329,7 +151,7 @@ def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[
     return tuple(fixes)
 
 
-def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, str]) -> Signature | None:
+def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, list[str]]) -> Signature:
     sig_id = str(raw.get("id", ""))
     where = f"{area}.toml:{sig_id or '?'}"
     if not ID_RE.match(sig_id):
@@ -383,7 +205,7 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
 
 LOCALIZED = "generated/localized.toml"
 CACHE = "generated/catalog-cache.jsonl"
-CACHE_FORMAT = 8  # bump when what the cache holds changes meaning
+CACHE_FORMAT = 9  # bump when what the cache holds changes meaning
 PATTERN_KINDS = (("patterns", "pattern"), ("context", "context"), ("unless", "unless"))
 
 
@@ -470,15 +292,18 @@ def _from_cache(directory: Path, digest: str) -> Catalog | None:
         index["base"] = base
         index["blob"] = blob
         return Catalog(LazySignatures(blob, spans), tuple(header["problems"]), header["english"], index,
-                       header["positions"])
+                       header["positions"], frozenset(header["facts"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def build_cache(directory: Path | None = None, index_of: Callable[[Catalog], Any] | None = None) -> Path:
+def build_cache(directory: Path | None = None,
+                index_of: Callable[[Catalog, Callable[[object], list[int]]], Any] | None = None,
+                facts: Iterable[str] = ()) -> Path:
     """Write generated/catalog-cache.jsonl for the current files (scripts/build_catalog_cache.py).
     index_of lays out the matcher's index as records: (header part, record lines) - the match stage owns
-    that format; the catalog only stores it."""
+    that format; the catalog only stores it. `facts`: the probes' fact names (their registry), so ranking a
+    paste knows which `when` keys are facts without loading the modules that read the host."""
     directory = directory or knowledge_dir()
     sources = _sources(directory)
     records, problems, english = _records(_toml(sources))
@@ -503,7 +328,7 @@ def build_cache(directory: Path | None = None, index_of: Callable[[Catalog], Any
             positions[name] = position
     index = index_of(catalog, add) if index_of is not None else {}
     header = {"fingerprint": fingerprint(sources), "signatures": spans, "problems": list(catalog.problems),
-              "english": english, "positions": positions, "index": index}
+              "english": english, "positions": positions, "index": index, "facts": sorted(facts)}
     path = directory / CACHE
     path.write_bytes(json.dumps(header, ensure_ascii=False, sort_keys=True).encode() + b"\n" + b"".join(lines))
     return path
@@ -531,7 +356,7 @@ def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
     return _built(*_records(_toml(sources)))
 
 
-def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> list[str]:
+def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[str, ...]]) -> list[str]:
     """Everything wrong with the catalog as data; examples are run by the test suite."""
     problems = list(catalog.problems)
     seen: dict[str, str] = {}
@@ -578,9 +403,19 @@ def lint(catalog: Catalog, known_facts: set[str], known_detectors: set[str]) -> 
             problems.append(f"{where}: duplicate fix ids {fix_ids}")
         for name in sorted(facts_used - known_facts):
             problems.append(f"{where}: unknown fact {name!r} (not a probe)")
-        for name in sorted(set(sig.detect) - known_detectors):
-            problems.append(f"{where}: unknown detector {name!r}")
+        for name in sig.detect:
+            if name not in detectors:
+                problems.append(f"{where}: unknown detector {name!r}")
+            elif sig.id not in detectors[name]:
+                problems.append(f"{where}: detect lists {name!r}, which never produces {sig.id!r}")
         for example in sig.examples:
             if example.top_fix and example.top_fix not in fix_ids:
                 problems.append(f"{where}: example top_fix {example.top_fix!r} is not a fix of it")
+    ids = {sig.id: sig for sig in catalog.signatures}
+    for name, produced in sorted(detectors.items()):
+        for sig_id in produced:
+            if sig_id not in ids:
+                problems.append(f"check or detector {name!r} produces {sig_id!r}, which is no signature")
+            elif name not in ids[sig_id].detect:
+                problems.append(f"{ids[sig_id].area}.toml:{sig_id}: detect does not list {name!r}, which produces it")
     return problems

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from diagnose import commands
 from diagnose.commands import Format, console, emit, fail, language, progress, run_explain
 
 app = typer.Typer(
@@ -78,11 +77,12 @@ def scan(
     Exit code: 0 nothing at or above --fail-on found, 1 findings, 2 usage or internal error.
     """
     from diagnose import engine
-    from diagnose.sources import Unreadable
+    from diagnose.host.base import Unreadable
 
     chosen = language(lang)
     reports = []
-    for root in roots or [None]:
+    wanted: list[str | None] = list(roots) if roots else [None]
+    for root in wanted:
         try:
             with progress(f"virtdiag: {root or 'this host'}", quiet) as say:
                 reports.append(engine.scan(root, chosen, verbose, connect, timeout, say))
@@ -151,13 +151,8 @@ def lint_catalog() -> None:
     from diagnose import catalog, engine
 
     loaded = catalog.load()
-    problems = catalog.lint(loaded, engine.fact_names(), engine.detector_names())
+    problems = catalog.lint(loaded, engine.fact_names(), engine.detectors())
     for problem in problems:
         print(problem)
     print(f"{len(loaded.signatures)} signatures, {len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)
-
-
-def main() -> None:
-    """The `virtdiag` command (commands.main, which answers plain `explain` runs without typer)."""
-    commands.main()

@@ -1,10 +1,9 @@
-"""Command line without typer: the bodies of the commands (arguments -> engine -> render) and the entry point.
+"""Command stage without typer: the bodies of the commands (arguments -> engine -> render).
 
 `virtdiag explain TEXT` is what people run over and over, by hand and from scripts, so its plain forms are
-parsed here and answered without loading typer (whose runtime builds a pydantic validator for every
-option, ~90 ms). Anything else (help, another command, an option spelt in a way not listed below, a bad
-value) goes to the typer app in cli.py, which gives the usual help and error messages. A test checks that
-EXPLAIN_OPTIONS matches typer's own definition of `explain`, option for option.
+parsed here (parse_explain) and answered without loading typer (whose runtime builds a pydantic validator
+for every option, ~90 ms); entry.main decides. A test checks that EXPLAIN_OPTIONS matches typer's own
+definition of `explain`, option for option.
 """
 
 from __future__ import annotations
@@ -160,11 +159,11 @@ def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Fo
     chosen = language(lang)
     host = None
     if probe:
-        from diagnose.sources import open_host
+        from diagnose.host.reader import open_host
 
         host = open_host(None)
     if file is not None and _size(file) > LOG_FILE_ABOVE:
-        from diagnose.sources import Unreadable
+        from diagnose.host.base import Unreadable
 
         try:
             report = engine.explain_file(str(file), chosen, host)
@@ -223,24 +222,3 @@ def parse_explain(args: list[str]) -> dict[str, Any] | None:
     if text:
         found["text"] = text
     return found
-
-
-def main() -> None:
-    """The `virtdiag` command."""
-    try:
-        args = sys.argv[1:]
-        fast = parse_explain(args[1:]) if args[:1] == ["explain"] else None
-        if fast is None:
-            from diagnose.cli import app
-
-            app()
-        else:
-            sys.exit(run_explain(**fast))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - a diagnostic tool must never show a traceback
-        from diagnose.catalog import CatalogError
-
-        kind = "catalog error" if isinstance(exc, CatalogError) else f"internal error ({type(exc).__name__})"
-        print(f"virtdiag: {kind}: {exc}", file=sys.stderr)
-        sys.exit(2)

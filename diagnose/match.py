@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 from diagnose.catalog import Catalog, Pattern
-from diagnose.model import Evidence, Hit, Signature
+from diagnose.model import Evidence, Hit, Line, Signature
 
 PRIMARY_CONFIDENCE = 0.8
 GENERIC_CONFIDENCE = 0.5
 CONTEXT_STEP = 0.1
 CONTEXT_MAX = 0.15
 MAX_EVIDENCE = 5
-
-
-@dataclass(frozen=True)
-class Line:
-    source: str
-    number: int
-    text: str
-    path: str = ""
-    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +132,7 @@ class Matcher:
             matcher.by_word = dict(stored["by_word"])
             return matcher
         probes = _probes(catalog)
+        by_word: dict[str, Bucket] = {}
         for probe, route in zip(probes, _routes(probes), strict=True):
             kind = KIND_ORDER[probe.kind]
             if route == [ALWAYS]:
@@ -149,7 +141,8 @@ class Matcher:
                 matcher.non_ascii[kind].append(probe)
             else:
                 for key in route:
-                    matcher.by_word.setdefault(key, ([], [], []))[kind].append(probe)
+                    by_word.setdefault(key, ([], [], []))[kind].append(probe)
+        matcher.by_word = dict(by_word)
         return matcher
 
     def _parse(self, span: list[int]) -> Bucket:
@@ -178,8 +171,9 @@ class Matcher:
         """The required literals, as (text, ignore case), of every pattern that reads this source (all of them
         for "paste"): what a first stage over whole blocks of a big log looks for (a line holding none of
         them meets no pattern)."""
-        groups = [self.always, self.non_ascii, *(self.bucket(key) for key in list(self.by_word))]
-        return sorted({(literal, probe.ignore_case) for group in groups for kind in group if group
+        buckets = [self.bucket(key) for key in list(self.by_word)]
+        groups = [self.always, self.non_ascii, *(bucket for bucket in buckets if bucket is not None)]
+        return sorted({(literal, probe.ignore_case) for group in groups for kind in group
                        for probe in kind if probe.reads(source) for literal in probe.literals})
 
     def _always_present(self, text: str, lowered: str) -> Bucket:
@@ -334,8 +328,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
             if not m or line.join_at and not m.start() < line.join_at < m.end():
                 continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m, probe.pattern, english)
-            key = (probe.signature, tuple(sorted(caps.items())))
-            acc = found.setdefault(key, _Accumulator(captures=caps))
+            acc = found.setdefault((probe.signature, tuple(sorted(caps.items()))), _Accumulator(captures=caps))
             acc.count += 1
             if len(acc.lines) < MAX_LINES_KEPT:
                 acc.lines.add((line.path, line.number))
@@ -344,7 +337,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
 
 
 def _to_hits(
-    sigs: tuple[Signature, ...],
+    sigs: Sequence[Signature],
     found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator],
     context_seen: dict[int, set[str]],
     context_captures: dict[int, dict[str, str]],

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from diagnose.catalog import Pattern
 
 Severity = Literal["error", "warning", "info"]
 FixStatus = Literal["applies", "possible", "ruled_out"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
-# The facts probes can establish (probes.PROBES implements each; a test keeps the two equal). Listed here
-# so ranking a pasted error never imports the modules that read the host.
-FACT_NAMES = frozenset("""
-    apparmor_enabled bridge_exists bridge_forward_delay_zero ca_cert_exists cpu_virt_flags daemon_running
-    dev_kvm_exists dnsmasq_bind_interfaces domain_defined firewalld_running host_resolves hostname_is_loopback
-    hugepages_configured interface_exists iommu_cmdline iommu_enabled kvm_module_loaded libvirtd_listen_flag
-    listen_tcp_enabled listen_tls_enabled managedsave_exists modular_daemons network_active network_autostart
-    ovmf_installed path_exists path_on_shared_storage path_traversable_by_qemu polkit_available port_53_in_use
-    qemu_dynamic_ownership selinux_enforcing server_cert_exists socket_group_set system_dnsmasq_running
-    tun_device_exists user_is_root vfio_loaded vhost_net_loaded virtlogd_running
-    firewalld_libvirt_zone firewalld_nftables_backend interrupt_remapping_enabled iptables_checksum_target
-    libvirt_sets_firewalld_zone pci_host_driver_bound unsafe_interrupts_allowed debian_family
-    legacy_kvm_assignment bridge_configured ifupdown_in_use
-""".split())
+
+@dataclass(frozen=True)
+class Line:
+    """One line of input on its way to the matcher: where it came from and its exact number."""
+
+    source: str
+    number: int
+    text: str
+    path: str = ""
+    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,13 @@ class Signature:
     summary: str
     area: str
     sources: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Pattern, ...]
     fixes: tuple[Fix, ...]
     examples: tuple[Example, ...]
     negatives: tuple[str, ...]
-    context: tuple[re.Pattern[str], ...] = ()
+    context: tuple[Pattern, ...] = ()
     context_required: bool = False
-    unless: tuple[re.Pattern[str], ...] = ()
+    unless: tuple[Pattern, ...] = ()
     generic: bool = False
     implies: tuple[tuple[str, bool], ...] = ()
     probes: tuple[str, ...] = ()

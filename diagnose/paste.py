@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from diagnose.match import Line
+from diagnose.model import Line
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # virError(Code=38, Domain=7, Message='Cannot ...'): keep the message, drop the wrapper. The message may

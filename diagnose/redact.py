@@ -4,6 +4,7 @@ replaced, before anything is rendered. Placeholders are stable: one value, one p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from typing import Any
@@ -71,9 +72,11 @@ class HostMap:
         text = IPV4.sub(lambda m: m.group(0) if _keep_ip(m.group(0)) else self._placeholder("ip", m.group(0)), text)
         text = IPV6.sub(lambda m: m.group(0) if _keep_ip(m.group(0)) else self._placeholder("ip", m.group(0)), text)
         for name in self.names:
-            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", lambda _m, n=name: self._placeholder("host", n),
-                          text)
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", functools.partial(self._host, name), text)
         return text
+
+    def _host(self, name: str, _match: re.Match[str]) -> str:
+        return self._placeholder("host", name)
 
 
 def _keep_ip(value: str) -> bool:

@@ -11,9 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from diagnose.catalog import knowledge_dir
 from diagnose.model import Evidence, Hit
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 MAX_XML_BYTES = 8 * 1024 * 1024
 MAX_HITS = 100  # per detector and document: a hostile definition may repeat an unknown element 100,000 times
@@ -27,7 +31,7 @@ class XmlDoc:
     source: str
     path: str
     first_line: int  # line of the input where the document starts
-    root: object | None  # lxml element
+    root: etree._Element | None
     error: str = ""
     error_line: int = 0
 
@@ -82,6 +86,12 @@ def _lines(text: str) -> list[str]:
     return text.splitlines()
 
 
+def line_of(node: etree._Element) -> int:
+    """The line of the input an element starts on (0 when lxml does not know)."""
+    line = node.sourceline
+    return line if isinstance(line, int) else 0
+
+
 def _line_text(doc: XmlDoc, line: int) -> str:
     lines = _lines(doc.text)  # split once per document, not once per hit
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""
@@ -93,7 +103,7 @@ def _evidence(doc: XmlDoc, line: int, text: str) -> Evidence:
 
 def _name(doc: XmlDoc) -> dict[str, str]:
     root = doc.root
-    name = root.findtext("name") if root is not None else None  # type: ignore[attr-defined]
+    name = root.findtext("name") if root is not None else None
     return {"guest" if _tag(root) == "domain" else _tag(root): name.strip()} if name else {}
 
 
@@ -126,24 +136,24 @@ def xml_unknown_elements(doc: XmlDoc) -> list[Hit]:
         return []
     elements, attributes = known_names()
     hits = []
-    for node in doc.root.iter():  # type: ignore[attr-defined]
+    for node in doc.root.iter():
         tag = _tag(node)
         if not tag or "}" in tag:  # comments, and namespaced metadata that libvirt keeps
             continue
         if _inside_metadata(node):
             continue
         unknown = tag if tag not in elements else ""
-        attr = next((a for a in node.attrib if "}" not in a and a not in attributes), "")
+        attr = next((str(a) for a in node.attrib if "}" not in str(a) and str(a) not in attributes), "")
         if not unknown and not attr:
             continue
         captures = {"element": (unknown or tag).rsplit(":", 1)[-1], **_name(doc)}
         if attr and not unknown:
             captures["attribute"] = attr
         what = f"<{tag}>" if unknown else f"attribute {attr}= on <{tag}>"
-        text = f"libvirt does not know {what}: {_line_text(doc, node.sourceline or 0)}"
+        text = f"libvirt does not know {what}: {_line_text(doc, line_of(node))}"
         hits.append(
             Hit("xml-vanishing-parts", tuple(sorted(captures.items())),
-                (_evidence(doc, node.sourceline or 0, text),), 0.85)
+                (_evidence(doc, line_of(node), text),), 0.85)
         )
         if len(hits) >= MAX_HITS:
             break
@@ -163,13 +173,13 @@ def cdrom_block_no_source(doc: XmlDoc) -> list[Hit]:
     if doc.root is None or _tag(doc.root) != "domain":
         return []
     hits = []
-    for disk in doc.root.iterfind("devices/disk"):  # type: ignore[attr-defined]
+    for disk in doc.root.iterfind("devices/disk"):
         if disk.get("type") == "block" and disk.get("device") == "cdrom" and disk.find("source") is None:
             target = disk.find("target")
             captures = {**_name(doc), "target": target.get("dev", "") if target is not None else ""}
             text = f"<disk type='block' device='cdrom'> without <source> (target {captures['target']})"
             hits.append(Hit("cdrom-block-no-source", tuple(sorted(captures.items())),
-                            (_evidence(doc, disk.sourceline or 0, text),), 0.85))
+                            (_evidence(doc, line_of(disk), text),), 0.85))
             if len(hits) >= MAX_HITS:
                 break
     return hits
@@ -180,7 +190,7 @@ def ide_bus_on_virtio_image(doc: XmlDoc) -> list[Hit]:
     if doc.root is None or _tag(doc.root) != "domain":
         return []
     hits = []
-    for disk in doc.root.iterfind("devices/disk[@device='disk']"):  # type: ignore[attr-defined]
+    for disk in doc.root.iterfind("devices/disk[@device='disk']"):
         target = disk.find("target")
         bus = target.get("bus", "") if target is not None else ""
         if bus not in ("ide", "sata"):
@@ -192,22 +202,28 @@ def ide_bus_on_virtio_image(doc: XmlDoc) -> list[Hit]:
             captures["path"] = path
         text = f"disk {path or captures['target']} is on the {bus} bus"
         hits.append(Hit("no-boot-device-bus", tuple(sorted(captures.items())),
-                        (_evidence(doc, disk.sourceline or 0, text),), 0.4))
+                        (_evidence(doc, line_of(disk), text),), 0.4))
         if len(hits) >= MAX_HITS:
             break
     return hits
 
 
-DETECTORS: dict[str, Callable[[XmlDoc], list[Hit]]] = {
-    "xml_syntax": xml_syntax,
-    "xml_unknown_elements": xml_unknown_elements,
-    "cdrom_block_no_source": cdrom_block_no_source,
-    "ide_bus_on_virtio_image": ide_bus_on_virtio_image,
+@dataclass(frozen=True)
+class Detector:
+    run: Callable[[XmlDoc], list[Hit]]
+    produces: tuple[str, ...]  # the signature ids its hits carry
+
+
+DETECTORS: dict[str, Detector] = {
+    "xml_syntax": Detector(xml_syntax, ("xml-syntax-error",)),
+    "xml_unknown_elements": Detector(xml_unknown_elements, ("xml-vanishing-parts",)),
+    "cdrom_block_no_source": Detector(cdrom_block_no_source, ("cdrom-block-no-source",)),
+    "ide_bus_on_virtio_image": Detector(ide_bus_on_virtio_image, ("no-boot-device-bus",)),
 }
 
 
 def check(doc: XmlDoc) -> list[Hit]:
     hits: list[Hit] = []
     for detector in DETECTORS.values():
-        hits.extend(detector(doc))
+        hits.extend(detector.run(doc))
     return hits

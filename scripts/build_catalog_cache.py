@@ -7,6 +7,7 @@ virtdiag ignores a stale cache (it only starts slower); the test suite fails on 
 """
 
 from diagnose import catalog, match
+from diagnose.probes import PROBES
 
 if __name__ == "__main__":
-    print(f"wrote {catalog.build_cache(index_of=match.cache_index)}")
+    print(f"wrote {catalog.build_cache(index_of=match.cache_index, facts=PROBES)}")

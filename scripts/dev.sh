@@ -54,6 +54,8 @@ case "${1:-}" in
     setup
     echo "== ruff"
     .venv/bin/ruff check diagnose tests bench scripts
+    echo "== mypy"
+    .venv/bin/mypy
     echo "== catalog lint"
     .venv/bin/virtdiag lint-catalog | tail -1
     echo "== pytest"

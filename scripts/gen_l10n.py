@@ -63,7 +63,8 @@ sys.path.insert(0, str(ROOT))
 
 from diagnose import catalog as catalog_mod  # noqa: E402
 from diagnose import paste  # noqa: E402
-from diagnose.catalog import MIN_LITERAL, required_literal  # noqa: E402
+from diagnose.catalog import MIN_LITERAL  # noqa: E402
+from diagnose.literals import Group, class_end, required_literal, scan  # noqa: E402
 from diagnose.model import Signature  # noqa: E402
 
 LANGS = ("ja", "de", "fr", "es", "it", "zh_CN", "ru", "pt_BR")
@@ -198,50 +199,9 @@ def render_literal(text: str, strict: bool = False) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class Group:
-    start: int  # index of "("
-    end: int  # index after ")"
-    name: str | None
-    kind: str  # named | look | other
-
-
 def scan_groups(src: str) -> list[Group]:
-    """Every group of a regex source with its extent (escapes and character classes skipped)."""
-    groups: list[Group] = []
-    stack: list[tuple[int, str | None, str]] = []
-    i = 0
-    in_class = False
-    while i < len(src):
-        ch = src[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            i += 1
-            if src[i : i + 1] == "^":
-                i += 1
-            if src[i : i + 1] == "]":
-                i += 1
-            continue
-        if ch == "(":
-            named = re.match(r"\(\?P<(\w+)>", src[i:])
-            if named:
-                stack.append((i, named.group(1), "named"))
-            elif re.match(r"\(\?(?:=|!|<=|<!)", src[i:]):
-                stack.append((i, None, "look"))
-            else:
-                stack.append((i, None, "other"))
-        elif ch == ")" and stack:
-            start, name, kind = stack.pop()
-            groups.append(Group(start, i + 1, name, kind))
-        i += 1
-    return groups
+    """Every group of a regex source with its extent (literals.scan: escapes and character classes skipped)."""
+    return scan(src)[0]
 
 
 def capture_body(src: str, name: str) -> str | None:
@@ -277,18 +237,18 @@ def delazy(src: str) -> str:
     end of a localized pattern nothing follows, so there they must be greedy."""
     out: list[str] = []
     i = 0
-    in_class = False
     while i < len(src):
         ch = src[i]
         if ch == "\\":
             out.append(src[i : i + 2])
             i += 2
             continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "?" and out and out[-1] in ("+", "*", "?", "}"):
+        if ch == "[":
+            end = class_end(src, i)
+            out.append(src[i:end])
+            i = end
+            continue
+        if ch == "?" and out and out[-1] in ("+", "*", "?", "}"):
             i += 1
             continue
         out.append(ch)

@@ -10,7 +10,7 @@ from diagnose import catalog, engine, probes
 
 def test_catalog_has_no_lint_problems():
     loaded = catalog.load()
-    problems = catalog.lint(loaded, engine.fact_names(), engine.detector_names())
+    problems = catalog.lint(loaded, engine.fact_names(), engine.detectors())
     assert problems == []
 
 
@@ -38,10 +38,15 @@ def test_every_appendix_section_is_covered():
         assert number in sections, number
 
 
-def test_fact_table_in_readme_matches_probes():
+def test_fact_table_in_readme_is_generated_from_the_probes():
+    """knowledge/README.md's fact table is the probes' registry (python scripts/gen_docs.py rewrites it)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_docs.py"
+    assert subprocess.run([sys.executable, str(script), "--check"]).returncode == 0, "run scripts/gen_docs.py"
     readme = (Path(catalog.knowledge_dir()) / "README.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", readme, re.M))
-    assert documented == set(probes.PROBES)
+    assert set(re.findall(r"^\| `([a-z0-9_]+)` \|", readme, re.M)) == set(probes.PROBES)
 
 
 def test_required_literals_of_alternatives():
@@ -113,3 +118,29 @@ def test_cached_matcher_index_equals_a_fresh_one():
         return {k: names(m.bucket(k)) for k in m.by_word}, names(m.always), names(m.non_ascii)
 
     assert shape(fresh) == shape(stored)
+
+
+def test_the_regex_scanner_knows_a_bracket_right_after_a_class_opens():
+    """`[^]x|y]` is one character class (a "]" right after "[" or "[^" is a member): its "|" splits nothing.
+    The catalog, the matcher's index and the l10n generator all use this one scanner (literals.scan)."""
+    from diagnose.literals import scan, top_alternatives
+
+    assert top_alternatives(r"a[^]x|y]b|cd") == ["a[^]x|y]b", "cd"]
+    assert top_alternatives(r"[]|]x|(?:y|z)") == ["[]|]x", "(?:y|z)"]
+    groups, bars = scan(r"(?P<a>[)(])|[^]]")
+    assert [(g.start, g.end, g.name) for g in groups] == [(0, 11, "a")] and bars == [11]
+    assert catalog.required_literals(re.compile(r"Failed [^]|]+ (?:on|at) host")) == (" on host", " at host")
+
+
+def test_the_l10n_generator_reads_classes_with_the_same_scanner():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "gen_l10n.py"
+    spec = importlib.util.spec_from_file_location("gen_l10n", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_l10n"] = module
+    spec.loader.exec_module(module)
+    assert module.delazy(r"a+?[]+?]b*?") == r"a+[]+?]b*"
+    assert [(g.start, g.end) for g in module.scan_groups(r"([)])x")] == [(0, 5)]

@@ -11,7 +11,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from diagnose import commands
+from diagnose import commands, entry
 from diagnose.cli import app
 
 LINE = "error: Cannot get interface MTU on 'br0': No such device"
@@ -54,7 +54,7 @@ def _fast(args: list[str], stdin: str = "") -> tuple[int, str, str]:
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()))
     try:
         with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
-            commands.main()
+            entry.main()
     finally:
         sys.argv, sys.stdin = old_argv, old_stdin
     return exited.value.code, out.getvalue(), err.getvalue()
@@ -101,13 +101,14 @@ def test_one_line_explain_imports_only_what_it_needs():
 
     code = ("import sys, io, contextlib\n"
             f"sys.argv = ['virtdiag', 'explain', {LINE!r}]\n"
-            "from diagnose.commands import main\n"
+            "from diagnose.entry import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n        main()\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
             "print(' '.join(sorted(sys.modules)))\n")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
                  .stdout.split())
-    heavy = {"typer", "click", "pydantic", "lxml", "libvirt", "diagnose.sources", "diagnose.live",
-             "diagnose.probes", "diagnose.cli", "diagnose.parsers", "tomllib"}
+    heavy = {"typer", "click", "pydantic", "lxml", "libvirt", "diagnose.host.reader", "diagnose.host.live",
+             "diagnose.host.archive", "diagnose.probes", "diagnose.checks", "diagnose.cli", "diagnose.parsers",
+             "tomllib"}
     assert not heavy & loaded, heavy & loaded
     assert "diagnose.engine" in loaded and "rich.console" in loaded

@@ -28,8 +28,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from diagnose import engine, sources, xmlchecks
+from diagnose import engine, xmlchecks
 from diagnose.cli import app
+from diagnose.host import archive as host_archive
+from diagnose.host import base as host_base
+from diagnose.host import reader, tree
 from diagnose.model import Report
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -150,7 +153,7 @@ def test_hostile_file_explain(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(corpus.FILE_CONTENTS))
 def test_hostile_file_every_parser(name: str) -> None:
     """Every parser takes the decoded content without an exception."""
-    text = sources.decode(corpus.FILE_CONTENTS[name]())
+    text = host_base.decode(corpus.FILE_CONTENTS[name]())
     corpus.run_every_parser(text)
     xmlchecks.check(xmlchecks.parse(text, "domain-xml", "/x.xml"))
 
@@ -181,21 +184,21 @@ def test_crlf_and_cut_line_keep_exact_line_numbers(base: Path) -> None:
     log = base / "var/log/libvirt/qemu/web01.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"start\r\nerror : Cannot get interface MTU on 'br4': No such device\r\nerror : Cann")
-    host = sources.open_host(str(base))
+    host = reader.open_host(str(base))
     lines = list(host.iter_lines("/var/log/libvirt/qemu/web01.log"))
     assert lines == [(1, "start"), (2, "error : Cannot get interface MTU on 'br4': No such device"),
                      (3, "error : Cann")]
 
 
 def test_text_decoding_never_fails() -> None:
-    assert sources.decode("é".encode("utf-16")) == "é"
-    assert sources.decode("<?xml version='1.0'?><a/>".encode("utf-16-le")).startswith("<?xml")
-    assert sources.decode(b"\xef\xbb\xbfplain") == "plain"
-    assert sources.decode("x = 1\n".encode("utf-32")) == "x = 1\n"
-    assert sources.decode('<?xml version="1.0" encoding="ISO-8859-1"?><a>caf\xe9</a>'.encode("latin-1")).endswith(
+    assert host_base.decode("é".encode("utf-16")) == "é"
+    assert host_base.decode("<?xml version='1.0'?><a/>".encode("utf-16-le")).startswith("<?xml")
+    assert host_base.decode(b"\xef\xbb\xbfplain") == "plain"
+    assert host_base.decode("x = 1\n".encode("utf-32")) == "x = 1\n"
+    assert host_base.decode('<?xml version="1.0" encoding="ISO-8859-1"?><a>caf\xe9</a>'.encode("latin-1")).endswith(
         "café</a>")
-    assert "\ufffd" in sources.decode(b"\xff\xfe\xfd"[1:] + b"x")
-    assert sources.decode(b'<?xml version="1.0" encoding="no-such"?>\xff').endswith("\ufffd")
+    assert "\ufffd" in host_base.decode(b"\xff\xfe\xfd"[1:] + b"x")
+    assert host_base.decode(b'<?xml version="1.0" encoding="no-such"?>\xff').endswith("\ufffd")
 
 
 def test_wide_encodings_are_text_not_binary(tmp_path: Path) -> None:
@@ -203,7 +206,7 @@ def test_wide_encodings_are_text_not_binary(tmp_path: Path) -> None:
     for codec in ("utf-16", "utf-32", "utf-16-le"):
         (host / "etc/hostname").write_bytes("wide-host\n".encode(codec) if codec != "utf-16-le"
                                             else b"<\0?\0x\0m\0l\0?\0>\0")
-        assert sources.open_host(str(host)).read_text("/etc/hostname").strip("\ufeff\n") in ("wide-host", "<?xml?>")
+        assert reader.open_host(str(host)).read_text("/etc/hostname").strip("\ufeff\n") in ("wide-host", "<?xml?>")
 
 
 def test_no_external_commands() -> None:
@@ -233,9 +236,9 @@ def test_fifty_mb_single_line_is_cut_not_loaded(tmp_path: Path) -> None:
     assert "virbr9" in found, ids(report)
     lines = {(e.source, e.line) for e in found["virbr9"].evidence}
     assert ("libvirtd-log", 4) in lines or ("qemu-guest-log", 4) in lines, lines
-    opened = sources.open_host(str(host))
+    opened = reader.open_host(str(host))
     cut = [text for number, text in opened.iter_lines("/var/log/libvirt/qemu/web01.log") if number == 3]
-    assert len(cut) == 1 and len(cut[0]) <= sources.MAX_LINE + len(sources.CUT_MARK)
+    assert len(cut) == 1 and len(cut[0]) <= host_base.MAX_LINE + len(host_base.CUT_MARK)
 
 
 def test_fifty_mb_paste_through_the_cli(tmp_path: Path) -> None:
@@ -316,7 +319,7 @@ ALL_XML = {**{name: make().encode() for name, make in corpus.XML_TEXT.items()}, 
 
 @pytest.mark.parametrize("name", sorted(ALL_XML))
 def test_hostile_xml_parse_and_explain(name: str) -> None:
-    text = sources.decode(ALL_XML[name])
+    text = host_base.decode(ALL_XML[name])
     started = time.monotonic()
     doc = xmlchecks.parse(text, "domain-xml", "/etc/libvirt/qemu/x.xml")
     hits = xmlchecks.check(doc)
@@ -340,7 +343,7 @@ def test_domain_xml_in_other_encodings(name: str, base: Path) -> None:
     (base / "etc/libvirt/qemu/enc.xml").write_bytes(corpus.xml_bytes()[name])
     report = scan(base)
     assert not [f for f in report.findings if f.id == "xml-syntax-error"], report.findings
-    doc = xmlchecks.parse(sources.decode(corpus.xml_bytes()[name]), "domain-xml", "/x.xml")
+    doc = xmlchecks.parse(host_base.decode(corpus.xml_bytes()[name]), "domain-xml", "/x.xml")
     assert doc.root is not None, doc.error
     if name != "utf8-declared-but-latin1":  # invalid UTF-8: the bad byte becomes U+FFFD
         assert doc.root.findtext("name") == "café-ü"  # type: ignore[attr-defined]
@@ -555,15 +558,15 @@ def test_blocking_proc_read_on_the_live_host(monkeypatch: pytest.MonkeyPatch) ->
         release.wait(60)
         return b""
 
-    monkeypatch.setattr(sources, "_read_fd", blocked_read)
-    monkeypatch.setattr(sources, "LIVE_READ_TIMEOUT", 0.2)
+    monkeypatch.setattr(tree, "_read_fd", blocked_read)
+    monkeypatch.setattr(tree, "LIVE_READ_TIMEOUT", 0.2)
     try:
-        host = sources.open_host(None)
+        host = reader.open_host(None)
         started = time.monotonic()
         assert host.read_optional("/proc/cpuinfo") is None
         assert time.monotonic() - started < 5
         assert any("blocked" in why for _, why in host.skipped) or host.blocked == 1  # type: ignore[attr-defined]
-        with pytest.raises(sources.Unreadable, match="blocked"):
+        with pytest.raises(host_base.Unreadable, match="blocked"):
             host.read_text("/proc/meminfo")
         started = time.monotonic()
         report = engine.scan(None, connect="qemu:///system?socket=/nonexistent/virtdiag-test", timeout=2)
@@ -616,11 +619,11 @@ def test_archive_links_resolve_inside_the_archive(tmp_path: Path) -> None:
     autostart links; sosreport's links), never to this machine's files."""
     archive = corpus.write_tar(tmp_path / "links.tar.gz", corpus.archive_cases()["symlink-members"]
                                + corpus.archive_cases()["hardlink-members"][-2:])
-    host = sources.open_host(str(archive))
+    host = reader.open_host(str(archive))
     assert "<name>web01</name>" in host.read_text("/etc/libvirt/qemu/autostart/web01.xml")
     assert "<name>web01</name>" in host.read_text("/etc/libvirt/qemu/copy.xml")
     assert host.find("network-autostart") == [] and host.lexists("/etc/libvirt/qemu/loop.xml")
-    with pytest.raises(sources.Unreadable, match="loop"):
+    with pytest.raises(host_base.Unreadable, match="loop"):
         host.read_text("/etc/libvirt/qemu/loop.xml")
 
 
@@ -628,10 +631,10 @@ def test_decompression_bomb_stops_at_the_caps(tmp_path: Path, monkeypatch: pytes
     """Three 16 MiB members of zeros: the first is cut at the member cap, the second is over the total
     cap, the third is past the read cap, where reading stops."""
     mib = 1024 * 1024
-    monkeypatch.setattr(sources, "MAX_MEMBER", 1 * mib)
-    monkeypatch.setattr(sources, "PACK_OVER", 8 * mib)  # kept as read, so the total cap is reached
-    monkeypatch.setattr(sources, "MAX_ARCHIVE_TOTAL", 3 * mib // 2)
-    monkeypatch.setattr(sources, "MAX_ARCHIVE_READ", 40 * mib)
+    monkeypatch.setattr(host_archive, "MAX_MEMBER", 1 * mib)
+    monkeypatch.setattr(host_archive, "PACK_OVER", 8 * mib)  # kept as read, so the total cap is reached
+    monkeypatch.setattr(host_archive, "MAX_ARCHIVE_TOTAL", 3 * mib // 2)
+    monkeypatch.setattr(host_archive, "MAX_ARCHIVE_READ", 40 * mib)
     bomb = corpus.write_bomb(tmp_path / "bomb.tar.gz", 16 * mib, members=3)
     assert bomb.stat().st_size < 1 * mib
     report = scan(bomb)
@@ -639,8 +642,8 @@ def test_decompression_bomb_stops_at_the_caps(tmp_path: Path, monkeypatch: pytes
     assert skipped["/var/log/libvirt/qemu/bomb0.log"] == "only the first 1 MiB read", skipped
     assert "over the 1572864 bytes cap" in skipped["/var/log/libvirt/qemu/bomb1.log"], skipped
     assert "expands past 40 MiB" in skipped[str(bomb)], skipped
-    with pytest.raises(sources.Unreadable, match="reading stopped at the archive size cap"):
-        sources.open_host(str(bomb)).read_text("/var/log/libvirt/qemu/bomb2.log")
+    with pytest.raises(host_base.Unreadable, match="reading stopped at the archive size cap"):
+        reader.open_host(str(bomb)).read_text("/var/log/libvirt/qemu/bomb2.log")
     assert corpus.BASE_FINDING in ids(report)
 
 
@@ -650,8 +653,8 @@ def test_big_members_are_kept_compressed(tmp_path: Path) -> None:
     data = (corpus.DAEMON_LOG * 40_000).encode()
     archive = corpus.write_tar(tmp_path / "big.tar.gz", corpus.base_members() + [
         corpus._info(f"{corpus.TOP}/var/log/libvirt/qemu/big.log", data)])
-    host = sources.open_host(str(archive))
-    assert isinstance(host, sources.ArchiveHost) and "var/log/libvirt/qemu/big.log" in host.packed
+    host = reader.open_host(str(archive))
+    assert isinstance(host, host_archive.ArchiveHost) and "var/log/libvirt/qemu/big.log" in host.packed
     assert len(host.contents["var/log/libvirt/qemu/big.log"]) < len(data) // 10
     lines = list(host.iter_lines("/var/log/libvirt/qemu/big.log"))
     assert len(lines) == 80_000 and lines[-1] == (80_000, corpus.DAEMON_LOG.splitlines()[-1])
@@ -668,7 +671,7 @@ def test_decompression_bomb_default_caps_bounded_memory(tmp_path: Path) -> None:
 
 
 def test_too_many_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "MAX_ARCHIVE_MEMBERS", 500)
+    monkeypatch.setattr(host_archive, "MAX_ARCHIVE_MEMBERS", 500)
     archive = corpus.write_many_members(tmp_path / "many.tar.gz", 2000)
     report = scan(archive)
     assert any("after 500 members" in s.reason for s in report.skipped)
@@ -703,7 +706,7 @@ def test_truncated_archive_reads_what_came_before(name: str, broken: dict[str, P
 
 @pytest.mark.parametrize("name", BROKEN_UNREADABLE)
 def test_unreadable_archive_exits_2_with_one_line(name: str, broken: dict[str, Path]) -> None:
-    with pytest.raises(sources.Unreadable, match="not a readable tar archive"):
+    with pytest.raises(host_base.Unreadable, match="not a readable tar archive"):
         engine.scan(str(broken[name]))
     assert "not a readable tar archive" in runner_error(["scan", "--root", str(broken[name])])
 
@@ -712,7 +715,7 @@ def test_corrupt_archive(broken: dict[str, Path]) -> None:
     """Flipped bytes all through: either nothing is readable (exit 2) or what came before is kept."""
     try:
         report = scan(broken["corrupt.tar.gz"])
-    except sources.Unreadable as exc:
+    except host_base.Unreadable as exc:
         assert "not a readable tar archive" in str(exc)
     else:
         assert report.skipped

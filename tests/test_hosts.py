@@ -65,7 +65,7 @@ def test_a_directory_holding_one_extracted_sosreport_is_read_as_that_sosreport(t
     import os
     import shutil
 
-    from diagnose.sources import open_host
+    from diagnose.host.reader import open_host
 
     case = HOSTS / "sosreport-bridge-missing"
     inner = scan_root(case)

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from diagnose import engine, live
+from diagnose import engine
+from diagnose.host import live
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnose import logscan
+from diagnose.host import logscan
 
 RECORD = "2024-05-02 08:00:{:02d}.{:03d}+0000: 77: {} : fn:1 : {}"
 LEVELS = ["debug", "info", "warning", "error"]

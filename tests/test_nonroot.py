@@ -37,7 +37,8 @@ from pathlib import Path
 import gzip, lzma, bz2, tarfile, zlib, threading, concurrent.futures, multiprocessing, codecs, encodings.idna
 import lxml.etree
 from typer.testing import CliRunner
-from diagnose import engine, sources, xmlchecks, checks, probes, render, redact, logscan, live
+from diagnose import engine, xmlchecks, checks, probes, render, redact
+from diagnose.host import archive, base, gather, layout, live, logs, logscan, reader, tree
 from diagnose.cli import app
 try:
     import libvirt

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diagnose import parsers, paste
+from diagnose import parsers, paste, virsh
 
 LIBVIRTD_CONF = """# Master libvirt daemon configuration file
 #listen_tls = 0
@@ -65,9 +65,9 @@ def test_listening_ports_from_proc_net_tcp():
 def test_virsh_list_empty_and_full():
     empty = " Id   Name   State\n--------------------\n\n"
     full = " Id   Name    State\n------------------------\n 1    web01   running\n -    db01    shut off\n"
-    assert parsers.parse_virsh_list(empty) == []
-    assert parsers.parse_virsh_list(full) == [("1", "web01", "running"), ("-", "db01", "shut off")]
-    assert parsers.parse_virsh_list("error: failed to connect") is None
+    assert virsh.parse_virsh_list(empty) == []
+    assert virsh.parse_virsh_list(full) == [("1", "web01", "running"), ("-", "db01", "shut off")]
+    assert virsh.parse_virsh_list("error: failed to connect") is None
 
 
 def test_paste_lines_cleans_wrappers():
@@ -96,7 +96,7 @@ def test_find_xml_in_a_paste():
 def test_virsh_net_list_table():
     text = " Name      State      Autostart   Persistent\n----------------------------------------------\n" \
            " default   active     yes         yes\n isolated  inactive   no          yes\n"
-    assert parsers.parse_virsh_list(text) == [("default", "active", "yes         yes"),
+    assert virsh.parse_virsh_list(text) == [("default", "active", "yes         yes"),
                                               ("isolated", "inactive", "no          yes")]
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from diagnose import engine, parsers
-from diagnose.sources import TreeHost, host_name, read_dnsmasq, read_ifcfg
+from diagnose import engine, journal, parsers, virsh
+from diagnose.host.gather import host_name, read_dnsmasq, read_ifcfg
+from diagnose.host.tree import TreeHost
 
 # --- dnsmasq -------------------------------------------------------------------------------------
 
@@ -219,11 +220,11 @@ EXPORT = export_entry([
 @pytest.mark.parametrize("block", [1, 2, 7, 64, 1 << 20])
 def test_journal_export_entries_whatever_the_blocks(block: int):
     blocks = [EXPORT[i : i + block] for i in range(0, len(EXPORT), block)]
-    entries = list(parsers.iter_journal_export(blocks))
+    entries = list(journal.iter_journal_export(blocks))
     assert [e.fields["MESSAGE"] for e in entries] == [DNSMASQ_FAILURE, "virbr0: port 1(vnet0) entered blocking state",
                                                       "bad byte \ufffd here"]
     assert entries[0].fields["_SYSTEMD_UNIT"] == "virtnetworkd.service" and len(entries[0].fields) == 20
-    lines = [line for entry in entries for line in parsers.journal_entry_lines(entry)]
+    lines = [line for entry in entries for line in journal.journal_entry_lines(entry)]
     assert lines == [
         (16, "2024-05-02T06:58:05+0000 kvm1 virtnetworkd[1187]: internal error: Child process (VIR_BRIDGE_NAME="
              "virbr0 /usr/sbin/dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/default.conf --leasefile-ro "
@@ -240,19 +241,19 @@ def test_journal_export_entries_whatever_the_blocks(block: int):
 
 def test_journal_export_cut_and_broken_input():
     huge = export_entry([("__CURSOR", "s=1"), ("MESSAGE", "x" * 200_000 + "\n")])
-    (entry,) = parsers.iter_journal_export([huge])
-    assert len(entry.fields["MESSAGE"]) == parsers.MAX_JOURNAL_VALUE
+    (entry,) = journal.iter_journal_export([huge])
+    assert len(entry.fields["MESSAGE"]) == journal.MAX_JOURNAL_VALUE
     lying = b"__CURSOR=s=1\nMESSAGE\n" + struct.pack("<Q", 1 << 62) + b"short\n"
-    assert [e.fields["MESSAGE"] for e in parsers.iter_journal_export([lying])] == ["short\n"]
-    assert list(parsers.iter_journal_export([b"__CURSOR=s=1\nMESSAGE\n\x01\x02"])) == [
-        parsers.JournalEntry(3, {"__CURSOR": "s=1", "MESSAGE": ""})]
-    assert list(parsers.iter_journal_export([b"not a journal\nlower=case\n\n"])) == []
+    assert [e.fields["MESSAGE"] for e in journal.iter_journal_export([lying])] == ["short\n"]
+    assert list(journal.iter_journal_export([b"__CURSOR=s=1\nMESSAGE\n\x01\x02"])) == [
+        journal.JournalEntry(3, {"__CURSOR": "s=1", "MESSAGE": ""})]
+    assert list(journal.iter_journal_export([b"not a journal\nlower=case\n\n"])) == []
 
 
 def test_journal_export_detection():
-    assert parsers.is_journal_export(EXPORT[:64])
-    assert not parsers.is_journal_export(b"May 02 06:58:05 kvm1 libvirtd[1187]: x\n")
-    assert not parsers.is_journal_export(b"2024-05-02 06:58:05.560+0000: 1187: error : x\n")
+    assert journal.is_journal_export(EXPORT[:64])
+    assert not journal.is_journal_export(b"May 02 06:58:05 kvm1 libvirtd[1187]: x\n")
+    assert not journal.is_journal_export(b"2024-05-02 06:58:05.560+0000: 1187: error : x\n")
 
 
 def test_journal_short_formats():
@@ -260,26 +261,26 @@ def test_journal_short_formats():
     iso = "2024-05-02T06:58:05+0000 kvm2 kernel: virbr0: port 1(vnet0) entered blocking state"
     iso_new = "2024-05-02T06:58:05+00:00 kvm2 systemd[1]: Started libvirtd.service - Virtualization daemon."
     precise = "May 02 06:58:05.198123 kvm2 virtqemud[1187]: internal error: qemu unexpectedly closed the monitor"
-    assert parsers.parse_journal_short(short) == parsers.JournalLine(
+    assert journal.parse_journal_short(short) == journal.JournalLine(
         "May 02 06:58:05", "kvm2", "libvirtd", "1187", "Cannot access storage file '/srv/vms/db01.qcow2'")
-    assert parsers.parse_journal_short(iso) == parsers.JournalLine(
+    assert journal.parse_journal_short(iso) == journal.JournalLine(
         "2024-05-02T06:58:05+0000", "kvm2", "kernel", "", "virbr0: port 1(vnet0) entered blocking state")
-    assert parsers.parse_journal_short(iso_new).identifier == "systemd"
-    assert parsers.parse_journal_short(precise).time == "May 02 06:58:05.198123"
-    assert parsers.parse_journal_short("May  2 08:13:04 virt01 libvirtd: 08:13:04.211: 2398: info : x").pid == ""
+    assert journal.parse_journal_short(iso_new).identifier == "systemd"
+    assert journal.parse_journal_short(precise).time == "May 02 06:58:05.198123"
+    assert journal.parse_journal_short("May  2 08:13:04 virt01 libvirtd: 08:13:04.211: 2398: info : x").pid == ""
     for marker in ("-- Boot 3b5e9a0d4c7f41e2a1d86f20c9b7e513 --", "-- Reboot --", "-- No entries --",
                    "-- Logs begin at Mon 2024-04-29 07:01:58 UTC, end at Thu 2024-05-02 09:02:17 UTC. --",
                    "-- Subject: A start job for unit libvirtd.service has finished successfully"):
-        assert parsers.is_journal_marker(marker) and parsers.parse_journal_short(marker) is None
-    assert parsers.parse_journal_short("                                        dnsmasq: failed") is None
+        assert journal.is_journal_marker(marker) and journal.parse_journal_short(marker) is None
+    assert journal.parse_journal_short("                                        dnsmasq: failed") is None
 
 
 def test_export_lines_read_back_as_short_iso():
-    for entry in parsers.iter_journal_export([EXPORT]):
+    for entry in journal.iter_journal_export([EXPORT]):
         if "_HOSTNAME" not in entry.fields:  # journalctl prints no host name then, and neither do we
             continue
-        for _, text in parsers.journal_entry_lines(entry):
-            record = parsers.parse_journal_short(text)
+        for _, text in journal.journal_entry_lines(entry):
+            record = journal.parse_journal_short(text)
             assert record is not None and record.identifier == (
                 entry.fields.get("SYSLOG_IDENTIFIER") or entry.fields.get("_COMM"))
 
@@ -327,17 +328,17 @@ Messages:       tainted: custom monitor control commands issued
 
 
 def test_virsh_dominfo():
-    info = parsers.parse_virsh_dominfo(DOMINFO_RUNNING)
+    info = virsh.parse_virsh_dominfo(DOMINFO_RUNNING)
     assert info["Name"] == "web01" and info["State"] == "running" and info["Autostart"] == "enable"
     assert info["Security label"] == "system_u:system_r:svirt_t:s0:c87,c931 (enforcing)"
     assert info["Messages"] == ("tainted: custom monitor control commands issued\n"
                                 "tainted: use of deprecated configuration settings")
     assert len(info) == 16
-    shut_off = parsers.parse_virsh_dominfo("Id:             -\nName:           db01\nState:          shut off\n"
+    shut_off = virsh.parse_virsh_dominfo("Id:             -\nName:           db01\nState:          shut off\n"
                                            "Persistent:     no\nAutostart:      disable\nManaged save:   yes\n")
     assert shut_off == {"Id": "-", "Name": "db01", "State": "shut off", "Persistent": "no", "Autostart": "disable",
                         "Managed save": "yes"}
-    assert parsers.parse_virsh_dominfo("error: failed to get domain 'db02'\n") == {}
+    assert virsh.parse_virsh_dominfo("error: failed to get domain 'db02'\n") == {}
 
 
 CAPS_RHEL6 = """<capabilities>
@@ -420,17 +421,17 @@ CAPS_RHEL6 = """<capabilities>
 
 
 def test_virsh_capabilities():
-    caps = parsers.parse_capabilities(CAPS_RHEL6)
+    caps = virsh.parse_capabilities(CAPS_RHEL6)
     assert caps is not None
     assert (caps.arch, caps.cpu_model, caps.cpu_vendor) == ("x86_64", "SandyBridge", "Intel")
     assert caps.cpu_features == {"pdpe1gb", "osxsave", "vmx"}
-    assert caps.guests[1] == parsers.GuestCaps("hvm", "x86_64", ("rhel6.6.0", "pc", "rhel6.5.0"), ("qemu", "kvm"))
+    assert caps.guests[1] == virsh.GuestCaps("hvm", "x86_64", ("rhel6.6.0", "pc", "rhel6.5.0"), ("qemu", "kvm"))
     assert caps.iommu is None and caps.secmodels == ("selinux", "dac")
     assert caps.domain_types() == {"qemu", "kvm"}
     no_kvm = CAPS_RHEL6.replace("<domain type='kvm'>", "<domain type='qemu'>")
-    assert parsers.parse_capabilities(no_kvm).domain_types() == {"qemu"}  # type: ignore[union-attr]
+    assert virsh.parse_capabilities(no_kvm).domain_types() == {"qemu"}  # type: ignore[union-attr]
     sample = Path(__file__).resolve().parent.parent / "samples/hosts/sosreport-journal-only"
-    debian = parsers.parse_capabilities(next(sample.glob("*/sos_commands/virsh/virsh_-r_capabilities")).read_text())
+    debian = virsh.parse_capabilities(next(sample.glob("*/sos_commands/virsh/virsh_-r_capabilities")).read_text())
     assert debian is not None and debian.iommu is False and debian.secmodels == ("apparmor", "dac")
     assert "pc-q35-7.2" in debian.guests[1].machines and "vmx" in debian.cpu_features
 
@@ -439,7 +440,7 @@ def test_virsh_capabilities():
                                   "<domain/>", "<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><capabilities>"
                                   "<host><cpu><model>&e;</model></cpu></host></capabilities>"])
 def test_virsh_capabilities_not_a_document(text: str):
-    caps = parsers.parse_capabilities(text)
+    caps = virsh.parse_capabilities(text)
     assert caps is None or "root:" not in caps.cpu_model
 
 
@@ -449,32 +450,33 @@ def test_virsh_capabilities_not_a_document(text: str):
 def test_checks_use_ifcfg_capabilities_and_dominfo():
     from diagnose import checks, xmlchecks
     from diagnose.model import Fact
+    from diagnose.state import HostState
 
     domain = ("<domain type='kvm'>\n  <name>erp01</name>\n  <devices>\n    <interface type='bridge'>\n"
               "      <source bridge='br0'/>\n    </interface>\n    <interface type='network'>\n"
               "      <source network='isolated'/>\n    </interface>\n  </devices>\n</domain>\n")
     network = "<network>\n  <name>isolated</name>\n  <bridge name='virbr1' stp='on' delay='0'/>\n</network>\n"
-    state = checks.HostState(
+    state = HostState(
         domains=[xmlchecks.parse(domain, "domain-xml", "/etc/libvirt/qemu/erp01.xml")],
         networks=[xmlchecks.parse(network, "network-xml", "/etc/libvirt/qemu/networks/isolated.xml")],
         active_networks=set(), autostart_networks=set(),
         ifcfg={"br0": ("/etc/sysconfig/network-scripts/ifcfg-br0", IFCFG_HAND.replace("DELAY=0", "DELAY=15"))},
         dominfo={"erp01": ("sos_commands/virsh/virsh_-r_dominfo_erp01", {"Name": "erp01", "Autostart": "enable"})},
         capabilities=("sos_commands/virsh/virsh_-r_capabilities",
-                      parsers.parse_capabilities(CAPS_RHEL6.replace("type='kvm'", "type='qemu'"))))
+                      virsh.parse_capabilities(CAPS_RHEL6.replace("type='kvm'", "type='qemu'"))))
     asked = []
 
     def ask(name: str, captures: dict[str, str]) -> Fact:
         asked.append((name, captures))
         return Fact(name, False, "DELAY=15 (test)", captures.get("bridge", ""))
 
-    (delay,) = checks.bridge_delay(state, ask)
+    (delay,) = checks.CHECKS["bridge_delay"].run(state, ask)
     assert dict(delay.captures) == {"bridge": "br0", "guest": "erp01"}
     assert [(e.line, e.text) for e in delay.evidence[1:]] == [(9, 'STP="on"'), (8, "DELAY=15")]
     assert asked == [("bridge_forward_delay_zero", {"bridge": "br0"})]
-    (inactive,) = checks.guest_networks(state, ask)
+    (inactive,) = checks.CHECKS["guest_networks"].run(state, ask)
     assert "erp01 is set to autostart (Autostart: enable)" in [e.text for e in inactive.evidence]
-    (kvm,) = checks.kvm_not_usable(state, ask)
+    (kvm,) = checks.CHECKS["kvm_not_usable"].run(state, ask)
     assert kvm.evidence[0].text == "virsh capabilities offers guest domain types qemu, no kvm"
 
 

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnose import engine, logscan
-from diagnose.match import Line, match_lines
+from diagnose import engine
+from diagnose.host import logs, logscan
+from diagnose.match import match_lines
+from diagnose.model import Line
 
 try:
     import hyperscan  # noqa: F401
@@ -49,12 +51,12 @@ def _findings(numbered: list[tuple[int, bytes]]) -> list[tuple[str, tuple, tuple
                   for h in match_lines(MATCHER, lines))
 
 
-logs = st.lists(st.sampled_from(EXAMPLE_LINES + NOISE), max_size=60)
+log_texts = st.lists(st.sampled_from(EXAMPLE_LINES + NOISE), max_size=60)
 
 
 @needs_hyperscan
 @settings(max_examples=150, deadline=None)
-@given(logs, st.integers(min_value=64, max_value=5000))
+@given(log_texts, st.integers(min_value=64, max_value=5000))
 def test_literal_lines_find_what_every_line_finds(lines, block):
     text = "\n".join(lines).encode()
     old = logscan.BLOCK
@@ -111,10 +113,10 @@ def test_every_sample_host_scans_alike_through_stage_one(monkeypatch):
         return [(f.id, f.captures, [(e.path, e.line, e.text) for e in f.evidence], [x.fix_id for x in f.fixes])
                 for f in engine.scan(str(root)).findings]
 
-    monkeypatch.setattr(engine, "PREFILTER_ABOVE", -1)
+    monkeypatch.setattr(logs, "PREFILTER_ABOVE", -1)
     staged = {root.name: summary(root) for root in roots}
-    assert engine._literal_database("qemu-guest-log") is not None
-    monkeypatch.setattr(engine, "PREFILTER_ABOVE", 1 << 62)
+    assert engine._stage_one("qemu-guest-log") is not None
+    monkeypatch.setattr(logs, "PREFILTER_ABOVE", 1 << 62)
     assert {root.name: summary(root) for root in roots} == staged
 
 
@@ -127,13 +129,13 @@ def test_a_slow_scan_says_how_to_make_it_fast(monkeypatch, tmp_path):
     log = tmp_path / "host/var/log/messages"
     log.parent.mkdir(parents=True)
     log.write_text("May  2 08:00:00 kvm1 systemd[1]: Started Session 4 of user root.\n" * 2000)
-    monkeypatch.setattr(engine, "SLOW_NOTE_ABOVE", 1000)
+    monkeypatch.setattr(logs, "SLOW_NOTE_ABOVE", 1000)
     monkeypatch.setenv("VIRTDIAG_PREFILTER", "stdlib")
-    engine._literal_database.cache_clear()
+    engine._stage_one.cache_clear()
     try:
         slow = CliRunner().invoke(app, ["scan", "--root", str(tmp_path / "host")])
     finally:
-        engine._literal_database.cache_clear()
+        engine._stage_one.cache_clear()
     assert "virtdiag: hint: " in slow.stderr and "hyperscan" in slow.stderr and "hint" not in slow.stdout
     if HAVE_HYPERSCAN:
         monkeypatch.delenv("VIRTDIAG_PREFILTER")

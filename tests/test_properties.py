@@ -20,8 +20,9 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnose import engine, parsers, paste, sources, xmlchecks
-from diagnose.match import Line
+from diagnose import engine, journal, parsers, paste, virsh, xmlchecks
+from diagnose.host import archive, base, reader, tree
+from diagnose.model import Line
 
 EXAMPLES = int(os.environ.get("VIRTDIAG_HYPOTHESIS_EXAMPLES", "300"))  # bench/fuzz.py --hypothesis raises it
 FAST = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,7 +117,7 @@ def test_line_parsers(text: str, key: str) -> None:
     number, shown = parsers.conf_line(text, key)
     assert 0 <= number <= len(text.splitlines())
     assert all(isinstance(members, list) for members in parsers.parse_group(text).values())
-    rows = parsers.parse_virsh_list(text)
+    rows = virsh.parse_virsh_list(text)
     assert rows is None or all(len(row) == 3 for row in rows)
     assert all(isinstance(v, dict) for v in parsers.parse_ip_details(text).values())
 
@@ -139,16 +140,16 @@ def test_scan_parsers(text: str) -> None:
     assert all(1 <= line <= lines for found in options.values() for line, _ in found)
     assert all(isinstance(v, str) for v in parsers.parse_ifcfg(text).values())
     assert 0 <= parsers.ifcfg_line(text, "DELAY")[0] <= lines
-    info = parsers.parse_virsh_dominfo(text)
+    info = virsh.parse_virsh_dominfo(text)
     assert not info or "Name" in info
-    caps = parsers.parse_capabilities(text)
+    caps = virsh.parse_capabilities(text)
     assert caps is None or isinstance(caps.domain_types(), set)
     for line in text.splitlines():
-        record = parsers.parse_journal_short(line)
+        record = journal.parse_journal_short(line)
         assert record is None or record.message in line
     data = text.encode("utf-8", "replace")
-    for entry in parsers.iter_journal_export([data]):
-        for number, shown in parsers.journal_entry_lines(entry):
+    for entry in journal.iter_journal_export([data]):
+        for number, shown in journal.journal_entry_lines(entry):
             assert 1 <= number <= data.count(b"\n") + 1 and "\n" not in shown
 
 
@@ -178,9 +179,9 @@ def test_journal_export_round_trip(entries: list[list[tuple[str, str | bytes]]],
             kept[key] = raw.decode("utf-8", "replace")
             message_line = line if key == "MESSAGE" else message_line
         data += b"\n"
-        expected.append(parsers.JournalEntry(message_line, kept))
+        expected.append(journal.JournalEntry(message_line, kept))
     blocks = [data[i : i + block] for i in range(0, len(data), block)]
-    assert list(parsers.iter_journal_export(blocks)) == expected
+    assert list(journal.iter_journal_export(blocks)) == expected
 
 
 # --- XML ------------------------------------------------------------------------------------------------
@@ -232,8 +233,8 @@ def test_explain_arbitrary_text(text: str) -> None:
 @FAST
 @given(st.binary(max_size=3000))
 def test_decode_and_binary_check(data: bytes) -> None:
-    assert isinstance(sources.decode(data), str)
-    assert isinstance(sources.looks_binary(data), bool)
+    assert isinstance(base.decode(data), str)
+    assert isinstance(base.looks_binary(data), bool)
 
 
 def _reference_lines(data: bytes, max_line: int) -> list[tuple[int, bytes]]:
@@ -242,7 +243,7 @@ def _reference_lines(data: bytes, max_line: int) -> list[tuple[int, bytes]]:
         pieces.pop()
     out = []
     for number, raw in enumerate(pieces, start=1):
-        out.append((number, raw[:max_line] + sources.CUT_MARK if len(raw) > max_line else raw.rstrip(b"\r")))
+        out.append((number, raw[:max_line] + base.CUT_MARK if len(raw) > max_line else raw.rstrip(b"\r")))
     return out
 
 
@@ -254,11 +255,11 @@ line_bytes = st.lists(st.sampled_from([b"a", b"bb", b"\n", b"\r\n", b"\r", b"x" 
 @given(line_bytes, st.integers(1, 12), st.integers(1, 10))
 def test_streamed_lines_are_exact(data: bytes, chunk: int, max_line: int) -> None:
     """Any block size, any cut length: the same lines, with the same numbers, as reading it whole."""
-    host = sources.ArchiveHost(label="t", kind="tree")
+    host = archive.ArchiveHost(label="t", kind="tree")
     host.members["f"] = tarfile.TarInfo("f")
     host.contents["f"] = data
-    with mock.patch.object(sources, "CHUNK", chunk), mock.patch.object(sources, "MAX_LINE", max_line):
-        if sources.looks_binary(data[:chunk]):
+    with mock.patch.object(base, "CHUNK", chunk), mock.patch.object(base, "MAX_LINE", max_line):
+        if base.looks_binary(data[:chunk]):
             return
         got = list(host.iter_raw_lines("/f"))
         assert got == _reference_lines(data, max_line)
@@ -302,15 +303,15 @@ def test_archive_host(entries: list[tuple[str, str, str, bytes]], probes: list[s
         path = Path(tmp) / "a.tar"
         path.write_bytes(data)
         try:
-            host = sources.open_host(str(path))
-        except sources.Unreadable:
+            host = reader.open_host(str(path))
+        except base.Unreadable:
             return
         with mock.patch("builtins.open", side_effect=AssertionError("archive reads must not open files")):
             for probe in [*probes, *(name for name, *_ in entries)]:
                 host.stat(probe)
                 host.lexists(probe)
                 host.listdir(probe)
-                with contextlib.suppress(sources.Unreadable):
+                with contextlib.suppress(base.Unreadable):
                     host.read_text(probe)
         for what, why in host.skipped:
             assert "\n" not in what + why
@@ -365,8 +366,8 @@ def test_scan_random_tree(entries: list[tuple[str, str, bytes, str]], extra: lis
         report = engine.scan(str(root))
         for item in report.skipped:
             assert item.reason and "\n" not in item.what + item.reason
-        host = sources.open_host(str(root))
-        assert isinstance(host, sources.TreeHost)
+        host = reader.open_host(str(root))
+        assert isinstance(host, tree.TreeHost)
         real_root = os.path.realpath(root)
         for path in [*("/" + name for name, *_ in entries), *extra]:
             real = host.resolve(path)

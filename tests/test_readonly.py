@@ -154,7 +154,7 @@ def hook(event, args):
     elif event in CHANGING:
         seen.append([event, repr(args)[:200]])
 sys.addaudithook(hook)
-from diagnose.cli import main
+from diagnose.entry import main
 sys.argv = ["virtdiag", *sys.argv[1:]]
 code = 0
 try:

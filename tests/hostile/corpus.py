@@ -510,7 +510,7 @@ if __name__ == "__main__":
 
 def run_every_parser(text: str) -> None:
     """Feed one decoded text to every parser (shared by the hostile suite and bench/fuzz.py)."""
-    from diagnose import parsers, paste
+    from diagnose import journal, parsers, paste, virsh
 
     paste.paste_lines(text)
     paste.find_xml(text)
@@ -524,18 +524,18 @@ def run_every_parser(text: str) -> None:
     parsers.listening_ports(text)
     parsers.conf_line(text, "listen_tls")
     parsers.parse_group(text)
-    parsers.parse_virsh_list(text)
+    virsh.parse_virsh_list(text)
     parsers.parse_ip_details(text)
     parsers.parse_dnsmasq_conf(text)
     parsers.dnsmasq_command_options(text)
     parsers.dnsmasq_conf_dir_files(text, text.split())
     parsers.parse_ifcfg(text)
     parsers.ifcfg_line(text, "DELAY")
-    for entry in parsers.iter_journal_export([text.encode("utf-8", "replace")]):
-        parsers.journal_entry_lines(entry)
-    parsers.is_journal_export(text.encode("utf-8", "replace"))
+    for entry in journal.iter_journal_export([text.encode("utf-8", "replace")]):
+        journal.journal_entry_lines(entry)
+    journal.is_journal_export(text.encode("utf-8", "replace"))
     for line in text.splitlines():
-        parsers.parse_journal_short(line)
-        parsers.is_journal_marker(line)
-    parsers.parse_virsh_dominfo(text)
-    parsers.parse_capabilities(text)
+        journal.parse_journal_short(line)
+        journal.is_journal_marker(line)
+    virsh.parse_virsh_dominfo(text)
+    virsh.parse_capabilities(text)

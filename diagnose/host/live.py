@@ -9,6 +9,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from diagnose.state import HostState
+from diagnose.xmlchecks import parse
+
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -187,10 +190,8 @@ def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
     return state
 
 
-def merge_into(state: Any, live: LiveState) -> None:
+def merge_into(state: HostState, live: LiveState) -> None:
     """The daemon's view replaces the files' view of guests and networks (it is what libvirt uses)."""
-    from diagnose.xmlchecks import parse
-
     by_name = {d.name: d for d in live.domains}
     state.domains = [d for d in state.domains if _doc_name(d) not in by_name]
     state.live_domains = []
@@ -212,7 +213,7 @@ def _doc_name(doc: Any) -> str:
     return (root.findtext("name") or "").strip() if root is not None else ""
 
 
-def guest_domcaps(uri: str, state: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
+def guest_domcaps(uri: str, state: HostState, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Ask domcapabilities for each guest's emulator/arch/machine/virt type (pre-flight checks)."""
     wanted: dict[str, tuple[str, str, str, str]] = {}
     for doc in state.domains:

@@ -10,11 +10,12 @@ scanned by two processes; line numbers stay exact.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import Any, BinaryIO
+from typing import Any
 
 MARKERS = (b": error : ", b": warning : ")
 BLOCK = 2 * 1024 * 1024
@@ -36,7 +37,7 @@ def _cut(line: bytes) -> bytes:
     return line[:MAX_LINE] + CUT_MARK if len(line) > MAX_LINE else line
 
 
-def _skip_rest_of_line(handle: BinaryIO) -> None:
+def _skip_rest_of_line(handle: io.BufferedIOBase) -> None:
     """Read past the end of the current line in bounded pieces (a hole of gigabytes is one "line")."""
     while True:
         piece = handle.readline(BLOCK)
@@ -44,7 +45,7 @@ def _skip_rest_of_line(handle: BinaryIO) -> None:
             return
 
 
-def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[bytearray, int]]:
+def _blocks(handle: io.BufferedIOBase, start: int, stop: int | None) -> Iterator[tuple[bytearray, int]]:
     """(block, size): block[:size] is whole lines; together they hold every line that begins in
     [start, stop) (all lines from `start` when stop is None). The block is one buffer, reused: it is
     only valid until the next one is asked for (fresh memory for every block would cost a page fault
@@ -84,8 +85,9 @@ def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[tuple[by
         yield buffer, kept
 
 
-def marked_lines(handle: BinaryIO, markers: tuple[bytes, ...] = MARKERS, start: int = 0, stop: int | None = None,
-                 state: dict[str, int] | None = None, in_record: bool = False) -> Iterator[tuple[int, bytes]]:
+def marked_lines(handle: io.BufferedIOBase, markers: tuple[bytes, ...] = MARKERS, start: int = 0,
+                 stop: int | None = None, state: dict[str, int] | None = None,
+                 in_record: bool = False) -> Iterator[tuple[int, bytes]]:
     """(line number, line) for each record holding a marker, and its continuation lines. Numbers count
     from the first line of the range. `in_record`: the range continues a marked record (its leading
     continuation lines are kept). `state`, if given, receives "lines" (the range's line count),
@@ -230,7 +232,7 @@ def literal_database(literals: list[tuple[str, bool]]) -> Any:
     return _database([(text.encode(), caseless) for text, caseless in chosen])
 
 
-def literal_lines(handle: BinaryIO, database: Any) -> Iterator[tuple[int, bytes]]:
+def literal_lines(handle: io.BufferedIOBase, database: Any) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of each line that may meet a pattern: it holds a literal (one hyperscan pass
     over each block), or it is not ASCII (Python's case folding goes beyond ASCII, hyperscan's does not;
     and a literal ignoring case may not be ASCII). Every other line is skipped unread, its number counted."""
