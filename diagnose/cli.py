@@ -30,7 +30,8 @@ FORMAT_OPT = typer.Option("--format", help="text (default), json, markdown or ht
 OUTPUT_OPT = typer.Option("--output", "-o", help="Write the report to this file instead of standard output.")
 LANG_OPT = typer.Option("--lang", help="ja or en (default: from LC_ALL / LC_MESSAGES / LANG).")
 VERBOSE_OPT = typer.Option("--verbose", "-v", help="Show ruled-out fixes, notes and the facts that decided.")
-REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace hostnames, IP and MAC addresses.")
+REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace host names, IP and MAC addresses, UUIDs, "
+                                "serial numbers and the sosreport's name.")
 NO_REDACT_OPT = typer.Option("--no-redact", help="Keep passwords and keys in the report (says so loudly).")
 
 
