@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from diagnose.literals import INLINE_FLAGS, required_literal, required_literals
-from diagnose.model import Example, Fix, Signature
+from diagnose import locate
+from diagnose.literals import INLINE_FLAGS, required_literal, required_literals, template_key
+from diagnose.model import Example, Fix, Signature, TemplateBinding
 
 SEVERITIES = ("error", "warning", "info")
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -68,16 +69,10 @@ class Pattern:
 
 def knowledge_dir() -> Path:
     """Where the catalog lives: $VIRTDIAG_KNOWLEDGE, the repo's knowledge/, or the installed copy."""
-    import os
-
-    override = os.environ.get("VIRTDIAG_KNOWLEDGE")
-    if override:
-        return Path(override)
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "knowledge", here / "knowledge"):
-        if (candidate / "generated").is_dir():
-            return candidate
-    raise CatalogError(f"no knowledge/*.toml found next to {here}")
+    try:
+        return locate.knowledge_dir()
+    except FileNotFoundError as exc:
+        raise CatalogError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -200,7 +195,18 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
         title_ja=str(raw.get("title_ja", "")),
         summary_ja=str(raw.get("summary_ja", "")).strip(),
         symptoms_ja=tuple(raw.get("symptoms_ja", [])),
+        templates=tuple(_binding(item, where, problems) for item in raw.get("templates", [])),
     )
+
+
+def _binding(raw: Any, where: str, problems: list[str]) -> TemplateBinding:
+    if not isinstance(raw, dict) or not isinstance(raw.get("msgid"), str):
+        problems.append(f"{where}: a template must be a table with a msgid: {raw!r}")
+        return TemplateBinding("")
+    detail = str(raw.get("detail", ""))
+    if detail:
+        _compile(detail, where, problems)
+    return TemplateBinding(template_key(raw["msgid"]), tuple(str(c) for c in raw.get("captures", [])), detail)
 
 
 LOCALIZED = "generated/localized.toml"
@@ -411,6 +417,7 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
         for example in sig.examples:
             if example.top_fix and example.top_fix not in fix_ids:
                 problems.append(f"{where}: example top_fix {example.top_fix!r} is not a fix of it")
+    problems += _lint_templates(catalog)
     ids = {sig.id: sig for sig in catalog.signatures}
     for name, produced in sorted(detectors.items()):
         for sig_id in produced:
@@ -418,4 +425,26 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
                 problems.append(f"check or detector {name!r} produces {sig_id!r}, which is no signature")
             elif name not in ids[sig_id].detect:
                 problems.append(f"{ids[sig_id].area}.toml:{sig_id}: detect does not list {name!r}, which produces it")
+    return problems
+
+
+def _lint_templates(catalog: Catalog) -> list[str]:
+    """Every template a signature explains is one of libvirt's (in the generated index), with no more capture
+    names than it has arguments."""
+    from diagnose import messages
+
+    index = messages.loaded()
+    if index is None:
+        return ["knowledge/generated/templates.jsonl is missing: run scripts/gen_templates.py"]
+    problems = []
+    for sig in catalog.signatures:
+        for binding in sig.templates:
+            where = f"{sig.area}.toml:{sig.id}: template {binding.key!r}"
+            number = index.number(binding.key)
+            if number is None:
+                problems.append(f"{where} is not a libvirt message template (scripts/gen_templates.py)")
+                continue
+            arguments = {part.argument for part in messages.parse_template(binding.key) if part.kind}
+            if len(binding.captures) > len(arguments):
+                problems.append(f"{where} names {len(binding.captures)} captures for {len(arguments)} arguments")
     return problems

@@ -8,9 +8,10 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from diagnose import catalog as catalog_mod
-from diagnose.match import Matcher, match_lines, match_symptoms
+from diagnose.match import Matcher, match_lines
 from diagnose.model import SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Line, Report, Signature, Skipped
 from diagnose.rank import implied_facts, rank_fixes
+from diagnose.symptoms import closest, match_symptoms
 
 if TYPE_CHECKING:  # the scan's stages are imported when a scan runs: a one-line explain never loads them
     from diagnose.host.base import Host
@@ -127,15 +128,21 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
     from diagnose import paste
 
     catalog, matcher = loaded()
-    hits = match_lines(matcher, _paste_lines(text))
+    report = Report(kind="explain")
+    hits = match_lines(matcher, _paste_lines(text), report.messages)
     xml = paste.find_xml(text)
     if xml is not None:
         from diagnose import xmlchecks
 
         root, body, first_line = xml
         hits.extend(xmlchecks.check(xmlchecks.parse(body, "paste", "", first_line)))
-    report = Report(kind="explain")
-    if not hits:
+    if not hits and report.messages:
+        for message in report.messages[:1]:
+            hits = closest(catalog, f"{message.template} {message.detail}", message.evidence)
+        if hits:
+            report.notes.append("virtdiag has no cause entry for this libvirt message; the entries below are the "
+                                "closest, a guess")
+    elif not hits:
         hits = match_symptoms(catalog, text)
         if hits:
             report.notes.append("no libvirt message recognised; matched the text as a symptom")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 
@@ -225,3 +226,68 @@ def required_literal(pattern: re.Pattern[str]) -> str:
         return _longest_run(sre_parse.parse(pattern.pattern, pattern.flags).data, bool(pattern.flags & re.IGNORECASE))
     except (re.error, TypeError, ValueError, IndexError):
         return ""
+
+
+# --- index keys: what a literal guarantees about the words of any line that holds it -------------------
+
+START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
+END_RE = re.compile(r"\w{4,}(?=\W)")  # ... or after it
+WHOLE_RE = re.compile(r"(?<=\W)\w{3,}(?=\W)")  # ... or on both sides: the line holds that very word
+WORD_RE_LINE = re.compile(r"\w{3,}")
+KEY_LEN = 4
+
+
+CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+
+
+@cache
+def cjk_regexes() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a run of two or more CJK characters, one CJK character): compiled on first use, as their large
+    character classes take milliseconds to compile and an English paste never needs them."""
+    return re.compile(f"[{CJK}]{{2,}}"), re.compile(f"[{CJK}]")
+
+
+def literal_keys(literal: str) -> set[str]:
+    """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
+    abcd (the word has a non-word character before it inside the literal); ">abcd": some word ends so;
+    "=word": the line holds that whole word (non-word characters on both sides inside the literal), the
+    most selective; "~xy": the literal holds the two CJK characters xy (scripts without spaces have no
+    words to use)."""
+    if literal.isascii():  # no CJK to look for (and its regexes stay uncompiled)
+        return ({f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal)}
+                | {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal)}
+                | {f"={w.lower()}" for w in WHOLE_RE.findall(literal)})
+    cjk_run, has_cjk = cjk_regexes()
+    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not has_cjk.search(w)}
+    keys |= {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal) if not has_cjk.search(w)}
+    keys |= {f"={w.lower()}" for w in WHOLE_RE.findall(literal) if not has_cjk.search(w)}
+    for run in cjk_run.findall(literal):
+        keys |= {f"~{run[i:i + 2]}" for i in range(len(run) - 1)}
+    return keys
+
+
+def line_keys(lowered: str) -> set[str]:
+    """Every index key a line offers: its words whole, their first and last KEY_LEN characters, CJK pairs."""
+    words = WORD_RE_LINE.findall(lowered)
+    keys = {"=" + word for word in words}
+    long = [word for word in words if len(word) >= KEY_LEN]
+    keys.update(["<" + word[:KEY_LEN] for word in long])
+    keys.update([">" + word[-KEY_LEN:] for word in long])
+    if not lowered.isascii():
+        for run in cjk_regexes()[0].findall(lowered):
+            keys.update(f"~{run[i:i + 2]}" for i in range(len(run) - 1))
+    return keys
+
+
+# --- printf templates (libvirt's messages) --------------------------------------------------------------
+
+CONVERSION_RE = re.compile(
+    r"%(?:(?P<position>\d+)\$)?[-#0 +']*(?:\d+|\*(?:\d+\$)?)?(?:\.(?:\d+|\*(?:\d+\$)?))?"
+    r"(?:hh|h|ll|l|L|q|j|z|Z|t)?(?P<kind>[diouxXeEfFgGaAcspm%])")
+
+
+def template_key(msgid: str) -> str:
+    """A msgid as the template index keys it: positional markers dropped (9.3 and later write %1$s where
+    older releases wrote %s; the printed text is the same)."""
+    return CONVERSION_RE.sub(lambda m: m.group(0).replace(f"{m['position']}$", "") if m["position"] else m.group(0),
+                             msgid)

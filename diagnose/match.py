@@ -6,10 +6,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 from diagnose.catalog import Catalog, Pattern
-from diagnose.model import Evidence, Hit, Line, Signature
+from diagnose.literals import line_keys, literal_keys
+from diagnose.messages import QUOTES, Message
+from diagnose.messages import loaded as messages_index
+from diagnose.model import Evidence, Hit, LibvirtMessage, Line, Signature, TemplateBinding
 
 PRIMARY_CONFIDENCE = 0.8
 GENERIC_CONFIDENCE = 0.5
@@ -34,55 +36,6 @@ class _Probe:
     def reads(self, source: str) -> bool:
         """A signature reads only the sources it lists; a paste may be anything."""
         return source == "paste" or source in self.sources
-
-
-START_RE = re.compile(r"(?<=\W)\w{4,}")  # a word with a non-word character before it inside the literal
-END_RE = re.compile(r"\w{4,}(?=\W)")  # ... or after it
-WHOLE_RE = re.compile(r"(?<=\W)\w{3,}(?=\W)")  # ... or on both sides: the line holds that very word
-WORD_RE_LINE = re.compile(r"\w{3,}")
-KEY_LEN = 4
-
-
-CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-
-
-@cache
-def cjk_regexes() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(a run of two or more CJK characters, one CJK character): compiled on first use, as their large
-    character classes take milliseconds to compile and an English paste never needs them."""
-    return re.compile(f"[{CJK}]{{2,}}"), re.compile(f"[{CJK}]")
-
-
-def literal_keys(literal: str) -> set[str]:
-    """What a literal can be indexed by. "<abcd": some word of any line holding the literal starts with
-    abcd (the word has a non-word character before it inside the literal); ">abcd": some word ends so;
-    "=word": the line holds that whole word (non-word characters on both sides inside the literal), the
-    most selective; "~xy": the literal holds the two CJK characters xy (scripts without spaces have no
-    words to use)."""
-    if literal.isascii():  # no CJK to look for (and its regexes stay uncompiled)
-        return ({f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal)}
-                | {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal)}
-                | {f"={w.lower()}" for w in WHOLE_RE.findall(literal)})
-    cjk_run, has_cjk = cjk_regexes()
-    keys = {f"<{w[:KEY_LEN].lower()}" for w in START_RE.findall(literal) if not has_cjk.search(w)}
-    keys |= {f">{w[-KEY_LEN:].lower()}" for w in END_RE.findall(literal) if not has_cjk.search(w)}
-    keys |= {f"={w.lower()}" for w in WHOLE_RE.findall(literal) if not has_cjk.search(w)}
-    for run in cjk_run.findall(literal):
-        keys |= {f"~{run[i:i + 2]}" for i in range(len(run) - 1)}
-    return keys
-
-
-def line_keys(lowered: str) -> set[str]:
-    """Every index key a line offers: its words whole, their first and last KEY_LEN characters, CJK pairs."""
-    words = WORD_RE_LINE.findall(lowered)
-    keys = {"=" + word for word in words}
-    long = [word for word in words if len(word) >= KEY_LEN]
-    keys.update(["<" + word[:KEY_LEN] for word in long])
-    keys.update([">" + word[-KEY_LEN:] for word in long])
-    if not lowered.isascii():
-        for run in cjk_regexes()[0].findall(lowered):
-            keys.update(f"~{run[i:i + 2]}" for i in range(len(run) - 1))
-    return keys
 
 
 def _keysets(literals: Iterable[str]) -> tuple[frozenset[str], ...]:
@@ -120,6 +73,7 @@ class Matcher:
     non_ascii: Bucket = field(default_factory=lambda: ([], [], []))
     _probes: dict[int, _Probe] = field(default_factory=dict)  # by ordinal: one probe for a pattern under two keys
     _always_literals: tuple[list, list] | None = None  # (exact, ignoring case): [(literal, its patterns)]
+    bindings: dict[str, list[list[int]]] = field(default_factory=dict)  # template key -> [[signature, binding]]
 
     @classmethod
     def build(cls, catalog: Catalog) -> Matcher:
@@ -130,7 +84,9 @@ class Matcher:
             matcher.always = matcher._parse(stored["always"])
             matcher.non_ascii = matcher._parse(stored["non_ascii"])
             matcher.by_word = dict(stored["by_word"])
+            matcher.bindings = dict(stored["templates"])
             return matcher
+        matcher.bindings = template_bindings(catalog)
         probes = _probes(catalog)
         by_word: dict[str, Bucket] = {}
         for probe, route in zip(probes, _routes(probes), strict=True):
@@ -213,7 +169,7 @@ class Matcher:
 
 
 KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
-INDEX_FORMAT = 4  # bump when _routes, the key scheme or the record layout changes; another format is not used
+INDEX_FORMAT = 5  # bump when _routes, the key scheme or the record layout changes; another format is not used
 ALWAYS = "\0always"
 NON_ASCII = "\0non-ascii"
 
@@ -257,7 +213,17 @@ def cache_index(catalog: Catalog, add: Callable[[object], list[int]]) -> dict[st
         for key in route:
             buckets.setdefault(key, []).append(record)
     return {"format": INDEX_FORMAT, "always": add(buckets.pop(ALWAYS, [])),
-            "non_ascii": add(buckets.pop(NON_ASCII, [])), "by_word": {k: add(v) for k, v in sorted(buckets.items())}}
+            "non_ascii": add(buckets.pop(NON_ASCII, [])), "by_word": {k: add(v) for k, v in sorted(buckets.items())},
+            "templates": template_bindings(catalog)}
+
+
+def template_bindings(catalog: Catalog) -> dict[str, list[list[int]]]:
+    """Which signatures explain which libvirt templates: template key -> [[signature, binding]]."""
+    found: dict[str, list[list[int]]] = {}
+    for index, sig in enumerate(catalog.signatures):
+        for number, binding in enumerate(sig.templates):
+            found.setdefault(binding.key, []).append([index, number])
+    return found
 
 
 def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
@@ -298,10 +264,43 @@ def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
         evidence.append(new)
 
 
-def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
-    """Run every pattern over the lines; group primary matches by signature and captures."""
+LIBVIRT_PROCESS_RE = re.compile(r"\b(?:libvirtd|virt(?:qemu|network|storage|proxy|log|lock|interface|nodedev|secret|"
+                                r"nwfilter|ch|lxc|xen|vbox)d)(?:\[\d+\])?:")
+MAX_MESSAGES = 50  # unexplained libvirt messages kept per run
+
+
+def reads_templates(line: Line) -> bool:
+    """Lines that may hold a libvirt message: a paste, a daemon log record, a libvirt daemon's journal line."""
+    return line.source in ("paste", "libvirtd-log") or (
+        line.source == "journal" and LIBVIRT_PROCESS_RE.search(line.text, 0, 300) is not None)
+
+
+def _template_captures(sig: Signature, binding: TemplateBinding, message: Message, english: dict[str, str],
+                       system_errors: dict[str, str]) -> dict[str, str] | None:
+    """The captures a binding gives for a recognised message, or None when its detail does not match."""
+    values = dict(message.values)
+    captures = {name: values.get(f"p{number}", "").strip(QUOTES + " ") for number, name in
+                enumerate(binding.captures, start=1) if name}
+    if binding.detail:
+        tail = message.tail.lstrip(": ：").strip()
+        first = tail.split(":")[0].strip()
+        candidates = [tail, english.get(tail, ""), english.get(first, ""), system_errors.get(tail, ""),
+                      system_errors.get(first, "")]
+        m = next((found for text in candidates if text and (found := re.search(binding.detail, text, re.I))), None)
+        if m is None:
+            return None
+        captures.update({k: english.get(v.strip(), v.strip()) for k, v in m.groupdict().items() if v})
+    return {k: v for k, v in captures.items() if v}
+
+
+def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[LibvirtMessage] | None = None
+                ) -> list[Hit]:
+    """Run every pattern, and every template a signature explains, over the lines; group primary matches by
+    signature and captures. Libvirt messages recognised on a line that no specific signature matched are
+    added to `unexplained` (when given)."""
     sigs = matcher.catalog.signatures
     english = matcher.catalog.english
+    templates = messages_index() if matcher.bindings or unexplained is not None else None
     found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator] = {}
     context_seen: dict[int, set[str]] = {}
     context_captures: dict[int, dict[str, str]] = {}
@@ -309,6 +308,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
     for line in lines:
         text = line.text
         lowered = text.lower()
+        specific = False  # a signature that is not a generic wrapper matched this line
         for probe in matcher.candidates(text, lowered):
             if not probe.reads(line.source):
                 continue
@@ -328,12 +328,38 @@ def match_lines(matcher: Matcher, lines: Iterable[Line]) -> list[Hit]:
             if not m or line.join_at and not m.start() < line.join_at < m.end():
                 continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m, probe.pattern, english)
-            acc = found.setdefault((probe.signature, tuple(sorted(caps.items()))), _Accumulator(captures=caps))
-            acc.count += 1
-            if len(acc.lines) < MAX_LINES_KEPT:
-                acc.lines.add((line.path, line.number))
-            _add_evidence(acc.evidence, Evidence(line.source, line.number, text.strip(), line.path))
+            _add_match(found, probe.signature, caps, line)
+            specific |= not sigs[probe.signature].generic
+        if templates is None or not reads_templates(line):
+            continue
+        recognised = templates.recognise(text)
+        matched_keys = set()
+        for message in recognised:
+            for sig_index, number in matcher.bindings.get(message.key, ()):
+                sig = sigs[sig_index]
+                if line.source != "paste" and line.source not in sig.sources:
+                    continue
+                given = _template_captures(sig, sig.templates[number], message, english, templates.system_errors)
+                if given is not None:
+                    _add_match(found, sig_index, given, line)
+                    matched_keys.add(message.key)
+                    specific |= not sig.generic
+        if unexplained is not None and not specific and len(unexplained) < MAX_MESSAGES:
+            best = next((m for m in recognised if m.key not in matched_keys), None)
+            if best is not None and not any(u.template == best.key and u.values == best.values for u in unexplained):
+                unexplained.append(LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
+                                                  Evidence(line.source, line.number, text.strip(), line.path),
+                                                  best.tail.lstrip(": ：").strip()))
     return _to_hits(sigs, found, context_seen, context_captures, vetoed)
+
+
+def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator], signature: int,
+               caps: dict[str, str], line: Line) -> None:
+    acc = found.setdefault((signature, tuple(sorted(caps.items()))), _Accumulator(captures=caps))
+    acc.count += 1
+    if len(acc.lines) < MAX_LINES_KEPT:
+        acc.lines.add((line.path, line.number))
+    _add_evidence(acc.evidence, Evidence(line.source, line.number, line.text.strip(), line.path))
 
 
 def _to_hits(
@@ -365,14 +391,37 @@ def _to_hits(
 
 def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
     """One problem often prints several lines (one with the bridge, one with bridge and port):
-    fold a match whose captures are a subset of another's into it."""
+    fold a match whose captures are a subset of another's into it (the first such, most captures first).
+    Near-linear: the kept matches are found through an index by capture names and values, not one by one."""
+    def values(captures: dict[str, str], names: frozenset[str]) -> tuple[str, ...]:
+        return tuple(captures[name] for name in sorted(names))
+
     accs = sorted(accs, key=lambda a: -len(a.captures))
     kept: list[_Accumulator] = []
+    groups: dict[frozenset[str], list[int]] = {}  # capture names -> positions in kept of those with just these
+    # (a group's names, some of them) -> the values of those -> the first position in the group holding them
+    firsts: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[str, ...], int]] = {}
     for acc in accs:
-        home = next((k for k in kept if acc.captures.items() <= k.captures.items()), None)
-        if home is None:
+        names = frozenset(acc.captures)
+        home_at: int | None = None
+        for group, members in groups.items():
+            if names <= group:
+                first = firsts.get((group, names))
+                if first is None:
+                    first = firsts[group, names] = {}
+                    for at in members:
+                        first.setdefault(values(kept[at].captures, names), at)
+                found = first.get(values(acc.captures, names))
+                if found is not None and (home_at is None or found < home_at):
+                    home_at = found
+        if home_at is None:
             kept.append(acc)
+            groups.setdefault(names, []).append(len(kept) - 1)
+            for (group, subset), first in firsts.items():
+                if group == names:
+                    first.setdefault(values(acc.captures, subset), len(kept) - 1)
             continue
+        home = kept[home_at]
         home.count += acc.count
         home.lines |= acc.lines
         for ev in acc.evidence:
@@ -380,57 +429,3 @@ def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
     for acc in kept:
         acc.evidence.sort(key=lambda e: (e.path, e.line))
     return kept
-
-
-WORD_PATTERN = r"[a-z0-9]+(?:[-_./][a-z0-9]+)*|[\u3040-\u30ff\u4e00-\u9fff]+"  # compiled on first use
-STOPWORDS = frozenset(
-    "a an the is are was be to of in on at for and or not no my i it its with from by as when after "
-    "cannot can't does doesn't do get gets got will won't use using but this that there any".split()
-)
-
-
-def _terms(text: str) -> set[str]:
-    """Words for symptom search; Japanese runs are split into overlapping bigrams."""
-    terms: set[str] = set()
-    for word in re.findall(WORD_PATTERN, text.lower()):
-        if word[0] >= "\u3040":
-            terms.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
-        elif word not in STOPWORDS and len(word) > 1:
-            terms.add(word.rstrip("s") if len(word) > 4 else word)
-    return terms
-
-
-LOGLIKE_RE = re.compile(
-    r"^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|error:|\S+: error :)", re.M
-)
-SYMPTOM_MAX_CHARS = 400
-SYMPTOM_THRESHOLD = 0.45
-
-
-def looks_like_symptom(text: str) -> bool:
-    """A short plain-language description, not a log excerpt or an error message."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return 0 < len(lines) <= 4 and len(text) <= SYMPTOM_MAX_CHARS and not LOGLIKE_RE.search(text)
-
-
-def match_symptoms(catalog: Catalog, text: str, limit: int = 3) -> list[Hit]:
-    """A plain-language symptom: rank signatures by the words their symptoms and titles share with it
-    (cosine over content words; at least two shared words)."""
-    if not looks_like_symptom(text):
-        return []
-    query = _terms(text)
-    if len(query) < 2:
-        return []
-    scored: list[tuple[float, Signature]] = []
-    for sig in catalog.signatures:
-        best = 0.0
-        for phrase in (*sig.symptoms, *sig.symptoms_ja, sig.title, sig.title_ja):
-            terms = _terms(phrase)
-            shared = len(query & terms)
-            if shared >= 2:
-                best = max(best, shared / (len(terms) * len(query)) ** 0.5)
-        if best >= SYMPTOM_THRESHOLD:
-            scored.append((best, sig))
-    scored.sort(key=lambda item: (-item[0], item[1].id))
-    evidence = (Evidence("paste", 1, text.strip()[:200]),)
-    return [Hit(sig.id, (), evidence, round(min(0.6, 0.6 * score), 2)) for score, sig in scored[:limit]]

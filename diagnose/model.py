@@ -54,6 +54,17 @@ class Example:
 
 
 @dataclass(frozen=True)
+class TemplateBinding:
+    """A libvirt message template a signature explains: the template's English msgid, the capture name of
+    each of its arguments ("" for one it does not need), and a regex the text after the message must match
+    (libvirt appends ": <system error>"; compared in English), whose named groups are captures too."""
+
+    key: str
+    captures: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Signature:
     id: str
     section: str
@@ -79,6 +90,7 @@ class Signature:
     title_ja: str = ""
     summary_ja: str = ""
     symptoms_ja: tuple[str, ...] = ()
+    templates: tuple[TemplateBinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,20 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class LibvirtMessage:
+    """A libvirt message recognised by its template that no signature explains: which template (msgid),
+    where libvirt prints it, the values of its placeholders, and the line it was read on."""
+
+    template: str
+    area: str
+    files: tuple[str, ...]
+    lang: str
+    values: tuple[tuple[str, str], ...]
+    evidence: Evidence
+    detail: str = ""  # what followed the message (libvirt appends ": <system error>")
+
+
+@dataclass(frozen=True)
 class Skipped:
     what: str
     reason: str
@@ -145,6 +171,7 @@ class Report:
     target: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # about virtdiag itself (how to run it faster): stderr only
+    messages: list[LibvirtMessage] = field(default_factory=list)  # libvirt messages no signature explains
     generated: str = ""  # UTC time of the run (SOURCE_DATE_EPOCH when set, for reproducible reports)
     redacted: bool = True
 

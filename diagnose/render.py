@@ -7,9 +7,10 @@ import re
 from typing import Any
 
 from diagnose import __version__
-from diagnose.model import CrossHost, Finding, Report
+from diagnose.model import CrossHost, Finding, LibvirtMessage, Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+GUESS_BELOW = 0.5  # a finding below this confidence is shown as a guess
 STATUS_LABEL = {"applies": "", "possible": " (possible)", "ruled_out": " (ruled out)"}
 
 LABELS = {
@@ -19,6 +20,8 @@ LABELS = {
                    "'virtdiag list' to see what virtdiag knows.",
         "confidence": "confidence", "section": "section", "facts": "Facts", "skipped": "Skipped",
         "found": "{n} finding(s)", "clean": "nothing wrong found",
+        "messages": "libvirt messages virtdiag has no cause entry for",
+        "template": "template", "guess": "a guess",
     },
     "ja": {
         "evidence": "根拠", "fixes": "解決方法", "why": "理由", "decided": "判断材料",
@@ -26,6 +29,8 @@ LABELS = {
                    "'virtdiag list' で既知のエラーを確認してください。",
         "confidence": "確度", "section": "節", "facts": "確認した事実", "skipped": "スキップ",
         "found": "{n} 件の検出", "clean": "問題は見つかりませんでした",
+        "messages": "virtdiag に原因の登録がない libvirt のメッセージ",
+        "template": "テンプレート", "guess": "推測",
     },
 }
 
@@ -61,8 +66,9 @@ SCHEMA_VERSION = 1
 
 
 def report_json(report: Report, verbose: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {"tool": {"name": "virtdiag", "version": __version__}, "schema_version": SCHEMA_VERSION,
-                            "kind": report.kind, "generated": report.generated, "redacted": report.redacted}
+    body: dict[str, Any] = {"tool": {"name": "virtdiag", "version": __version__},
+                            "schema_version": SCHEMA_VERSION, "kind": report.kind, "generated": report.generated,
+                            "redacted": report.redacted}
     key = "matches" if report.kind == "explain" else "findings"
     if report.kind == "scan":
         body["target"] = report.target
@@ -73,9 +79,26 @@ def report_json(report: Report, verbose: bool = False) -> dict[str, Any]:
         ]
     if report.kind == "scan" or report.skipped:
         body["skipped"] = [{"what": s.what, "reason": s.reason} for s in report.skipped]
+    if report.messages or report.kind == "explain":
+        body["messages"] = [message_json(m) for m in report.messages]
     if report.notes:
         body["notes"] = report.notes
     return body
+
+
+def message_json(message: LibvirtMessage) -> dict[str, Any]:
+    ev = message.evidence
+    return {"template": message.template, "area": message.area, "files": list(message.files), "lang": message.lang,
+            "values": dict(message.values), "detail": message.detail,
+            "evidence": {"source": ev.source, "line": ev.line, "text": ev.text,
+                         **({"path": ev.path} if ev.path else {})}}
+
+
+def _message_line(message: LibvirtMessage) -> str:
+    """One line about a recognised libvirt message: its template, where libvirt prints it, its values."""
+    where = ", ".join(message.files[:2]) or message.area or "libvirt"
+    values = " ".join(f"{k}={v}" for k, v in message.values)
+    return f"{message.template!r} ({where}){'  ' + values if values else ''}"
 
 
 def to_json(report: Report, verbose: bool = False) -> str:
@@ -152,15 +175,22 @@ def to_text(report: Report, console: Any, lang: str = "en", verbose: bool = Fals
                       f"{', ' + escape(name) if name else ''}): {summary}")
     for note in report.notes if verbose or report.kind == "explain" else ():
         console.print(f"[dim]({escape(note)})[/dim]")
-    if not report.findings and report.kind == "explain":
+    if not report.findings and not report.messages and report.kind == "explain":
         console.print(words["nothing"])
+    if report.messages:
+        console.print(f"\n[bold]{words['messages']}:[/bold]")
+        for message in report.messages:
+            _para(console, escape(_message_line(message)), 3, hang=2)
+            _para(console, f"[dim]{escape(_where(message.evidence))}[/dim]  {escape(message.evidence.text[:300])}",
+                  5, hang=4)
     for index, finding in enumerate(report.findings, start=1):
         style = SEVERITY_STYLE[finding.severity]
         console.print()
         _para(console, f"[{style}]{index}. {finding.severity.upper()}[/{style}]  [bold]{escape(finding.title)}[/bold]",
               0, hang=3)
+        guess = f" ({words['guess']})" if finding.confidence < GUESS_BELOW else ""
         facts = [finding.id, f"{words['section']} {finding.section}" if finding.section else "",
-                 f"{words['confidence']} {finding.confidence:.2f}", *(f"{k}={v}" for k, v in finding.captures)]
+                 f"{words['confidence']} {finding.confidence:.2f}{guess}", *(f"{k}={v}" for k, v in finding.captures)]
         _para(console, f"[dim]{escape(' | '.join(x for x in facts if x))}[/dim]", 3)
         _para(console, escape(finding.summary), 3)
         console.print(f"   [bold]{words['evidence']}:[/bold]")
@@ -258,6 +288,11 @@ def to_markdown(report: Report, level: int = 1, verbose: bool = False) -> str:
                 if fix.commands:
                     out += ["", "   ```sh", *(f"   {c}" for c in fix.commands), "   ```"]
                 out += [""]
+    if report.messages:
+        out += [f"{h}# {LABELS['en']['messages'].capitalize()}", ""]
+        out += [f"- {_md_code(_message_line(m))}: {_md_code(_where(m.evidence))} {_md_code(m.evidence.text[:400])}"
+                for m in report.messages]
+        out += [""]
     if report.facts:
         out += [f"{h}# Facts checked", "", "| fact | about | value | detail |", "| --- | --- | --- | --- |"]
         out += [f"| {f.name} | {_md(f.subject)} | {f.value} | {_md(f.detail).replace('|', '/')} |"
@@ -328,6 +363,11 @@ def html_body(report: Report, level: int = 1, verbose: bool = False) -> str:
                 out.append(f"<li value='{fix.rank}'><strong>{_e(fix.title)}</strong>{_e(STATUS_LABEL[fix.status])}"
                            f": {_e(fix.why)}{commands}</li>")
             out.append("</ol></div>")
+    if report.messages:
+        out.append(f"<{h2}>{_e(LABELS['en']['messages'].capitalize())}</{h2}><ul class='ev'>")
+        out += [f"<li><code>{_e(_message_line(m))}</code>: <code>{_e(_where(m.evidence))}</code> "
+                f"<code>{_e(m.evidence.text[:400])}</code></li>" for m in report.messages]
+        out.append("</ul>")
     if report.facts:
         out.append(f"<details><summary>Facts checked ({len(report.facts)})</summary><table>"
                    "<tr><th>fact</th><th>about</th><th>value</th><th>detail</th></tr>")

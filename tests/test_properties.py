@@ -382,7 +382,7 @@ def test_scan_random_tree(entries: list[tuple[str, str, bytes, str]], extra: lis
 def test_a_line_holding_a_literal_offers_every_key_of_it(literal: str, before: str, after: str) -> None:
     """The matcher's index is sound: whatever surrounds a literal in a line, the line's keys include all of
     the literal's keys (else the index would hide a pattern from a line it matches)."""
-    from diagnose.match import line_keys, literal_keys
+    from diagnose.literals import line_keys, literal_keys
 
     line = before + literal + after
     assert literal_keys(literal) <= line_keys(line.lower())

@@ -1,0 +1,260 @@
+"""Match stage (pure): libvirt's own message templates -> the messages recognised in a line of text.
+
+libvirt prints its errors from a fixed set of printf templates (its gettext msgids, and their
+translations). knowledge/generated/templates.jsonl holds them (scripts/gen_templates.py, from the
+templates of every libvirt release since 0.9 and the translations of 8 languages). A line holding a
+message is recognised by its template, whatever the values: each placeholder matches any text and
+becomes a capture (p1, p2... in the English argument order). Quoting, spacing and `:`/`：` differences
+between versions and translations do not break recognition.
+
+The file is read lazily: a header (where each template and each index bucket lies), then one line per
+template and one per bucket; a line of text meets only the templates whose rarest word it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from diagnose import locate
+from diagnose.literals import CONVERSION_RE, line_keys, template_key
+
+QUOTES = "'\"`‘’‚‛“”„‟«»‹›「」『』"
+QUOTE_CLASS = "[" + re.escape(QUOTES) + "]"
+COLON_CLASS = "[:：]"
+CLOSING_QUOTE_FOLLOWS = r"(?=[\s:,;)\]。，：；）]|\.(?:\s|$)|$)"
+VALUE_REGEX = {"d": r"-?\d+", "i": r"-?\d+", "u": r"\d+", "o": r"[0-7]+", "x": r"(?:0x)?[0-9a-fA-F]+",
+               "X": r"(?:0X)?[0-9a-fA-F]+", "c": r".", "p": r"(?:0x)?[0-9a-fA-F]+|\(nil\)",
+               "e": r"[-+0-9.eEinfa]+", "f": r"[-+0-9.eEinfa]+", "g": r"[-+0-9.eEinfa]+"}
+CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+CJK_RE = re.compile(f"[{CJK}]")
+TRAILING = " \t\r\n.。"
+WORD_RE = re.compile(r"\w+")
+WRAPPER_FILES = ("src/util/virerror.c",)  # where libvirt's error-class prefixes are printed
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a template: literal text, or a placeholder (its argument number, 1-based, and kind)."""
+
+    text: str = ""
+    argument: int = 0
+    kind: str = ""
+
+
+def parse_template(template: str) -> list[Part]:
+    """A printf template -> literal parts and placeholders; `%N$` names the argument, else they count up."""
+    parts: list[Part] = []
+    position = 0
+    cursor = 0
+    for m in CONVERSION_RE.finditer(template):
+        if m.start() > cursor:
+            parts.append(Part(text=template[cursor:m.start()]))
+        cursor = m.end()
+        if m["kind"] == "%":
+            parts.append(Part(text="%"))
+            continue
+        position += 1
+        parts.append(Part(argument=int(m["position"]) if m["position"] else position, kind=m["kind"]))
+    if cursor < len(template):
+        parts.append(Part(text=template[cursor:]))
+    merged: list[Part] = []
+    for part in parts:  # "%%" made a literal of its own: join it to its neighbours
+        if merged and part.text and merged[-1].text:
+            merged[-1] = Part(text=merged[-1].text + part.text)
+        else:
+            merged.append(part)
+    return merged
+
+
+def literal_letters(parts: list[Part]) -> int:
+    """How much fixed text a template has (letters and CJK characters): how specific a match of it is."""
+    return sum(1 for part in parts for ch in part.text if ch.isalpha())
+
+
+def _literal_regex(text: str) -> str:
+    """Fixed text as a regex that any quoting, spacing or colon of another version or translation meets."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            while i < len(text) and text[i].isspace():
+                i += 1
+            before = text[:i].rstrip()[-1:]
+            after = text[i:i + 1]
+            loose = not before or not after or not (before.isalnum() and after.isalnum()) or \
+                bool(CJK_RE.match(before) or CJK_RE.match(after))
+            out.append(r"\s*" if loose else r"\s+")
+            continue
+        if ch in QUOTES:
+            out.append(QUOTE_CLASS)
+        elif ch in ":：":
+            out.append(r"\s*" + COLON_CLASS)
+        elif CJK_RE.match(ch) and i + 1 < len(text) and not CJK_RE.match(text[i + 1]) and not text[i + 1].isspace():
+            out.append(re.escape(ch) + r"\s?")  # a translation's CJK next to an ASCII word may be spaced or not
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def template_regex(template: str) -> str:
+    """The regex that recognises a message printed from this template: placeholders become named groups
+    p1, p2... (by argument), a string placeholder at the very end stops at an appended detail (": ...")."""
+    parts = parse_template(template.strip(TRAILING) if template.strip(TRAILING) else template)
+    out: list[str] = []
+    seen: set[int] = set()
+    for index, part in enumerate(parts):
+        if part.text:
+            out.append(_literal_regex(part.text))
+            continue
+        value = VALUE_REGEX.get(part.kind)
+        if value is None:  # a string (%s, %m)
+            last = index == len(parts) - 1
+            quoted = index > 0 and parts[index - 1].text[-1:] in QUOTES
+            if index == 0:
+                value = r"\S+"  # nothing before it to stop at: one word (a name, a path)
+            else:
+                value = r".+?(?=\s*:\s|\s*$)" if last else (r".*?" if quoted else r".+?")
+        if part.argument in seen:
+            out.append(f"(?:{value})")
+        else:
+            seen.add(part.argument)
+            out.append(f"(?P<p{part.argument}>{value})")
+    if parts and parts[-1].text[-1:] in QUOTES and len(parts) > 1 and not parts[-2].text:
+        out.append(CLOSING_QUOTE_FOLLOWS)  # '...%s': a quote inside the value is not the closing one
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A libvirt message recognised in a line: which template, in which language, its placeholders' values,
+    where it stands in the line, and how specific it is."""
+
+    key: str  # the English template (its msgid)
+    lang: str
+    files: tuple[str, ...]  # where libvirt prints it (src/util/virnetdev.c ...)
+    values: tuple[tuple[str, str], ...]  # (p1, "br0") ...
+    start: int
+    end: int
+    letters: int  # fixed letters in the template: the more, the more specific
+    tail: str  # what follows the message on the line (libvirt appends ": <system error>")
+
+    @property
+    def area(self) -> str:
+        return area_of(self.files)
+
+    @property
+    def wrapper(self) -> bool:
+        """One of libvirt's error-class prefixes ("internal error: %s", "Requested operation is not valid: %s",
+        "operation failed: %s"...): it says what kind of error, the message it wraps says what went wrong."""
+        return self.files == WRAPPER_FILES
+
+
+def area_of(files: tuple[str, ...]) -> str:
+    """A template's area from its source files: the driver or subsystem directory (qemu, network, util...)."""
+    areas = []
+    for path in files:
+        pieces = path.split("/")
+        if len(pieces) >= 3 and pieces[0] == "src":
+            areas.append(pieces[1])
+        elif pieces:
+            areas.append(pieces[0])
+    return ", ".join(dict.fromkeys(areas))
+
+
+def templates_path() -> Path:
+    return locate.knowledge_dir() / "generated" / "templates.jsonl"
+
+
+class TemplateIndex:
+    """The generated template file, read lazily: a line meets only the templates its words point to."""
+
+    def __init__(self, path: Path) -> None:
+        self.blob = path.read_bytes()
+        end = self.blob.index(b"\n")
+        header = json.loads(self.blob[:end])
+        self.base = end + 1
+        self.records: list[list[int]] = header["records"]
+        self.buckets: dict[str, list[int]] = header["buckets"]
+        self.languages: list[str] = header["languages"]
+        self.keys: dict[str, int] = header["keys"]
+        self.system_errors: dict[str, str] = header["system_errors"]  # translated strerror -> English
+        self._records: dict[int, dict] = {}
+        self._buckets: dict[str, list[list[int]]] = {}
+        self._regexes: dict[tuple[int, int], re.Pattern[str]] = {}
+        self._words: dict[tuple[int, int], tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def number(self, key: str) -> int | None:
+        """The record number of a template (by its English msgid, positional markers dropped)."""
+        return self.keys.get(template_key(key))
+
+    def record(self, number: int) -> dict:
+        found = self._records.get(number)
+        if found is None:
+            start, stop = self.records[number]
+            found = self._records[number] = json.loads(self.blob[self.base + start:self.base + stop])
+        return found
+
+    def bucket(self, key: str) -> list[list[int]]:
+        found = self._buckets.get(key)
+        if found is None:
+            start, stop = self.buckets[key]
+            found = self._buckets[key] = json.loads(self.blob[self.base + start:self.base + stop])
+        return found
+
+    def regex(self, number: int, form: int) -> re.Pattern[str]:
+        compiled = self._regexes.get((number, form))
+        if compiled is None:
+            text = self.record(number)["forms"][form][1]
+            compiled = self._regexes[(number, form)] = re.compile(template_regex(text), re.IGNORECASE)
+        return compiled
+
+    def words(self, number: int, form: int) -> tuple[str, ...]:
+        """The words (3+ characters, lower case) every message printed from this form holds: a cheap test
+        before its regex runs."""
+        found = self._words.get((number, form))
+        if found is None:
+            text = self.record(number)["forms"][form][1]
+            found = self._words[(number, form)] = tuple(sorted(
+                {w.lower() for part in parse_template(text) if part.text for w in WORD_RE.findall(part.text)
+                 if len(w) >= 3}))
+        return found
+
+    def recognise(self, text: str) -> list[Message]:
+        """Every template message in a line, the most specific first (overlapping ones kept: a wrapper and
+        the message it wraps are both libvirt's)."""
+        lowered = text.lower()
+        candidates = {tuple(entry) for key in line_keys(lowered) & self.buckets.keys() for entry in self.bucket(key)}
+        found: list[Message] = []
+        for number, form in sorted(candidates):
+            record = self.record(number)
+            lang, template, letters = record["forms"][form]
+            if not all(word in lowered for word in self.words(number, form)):
+                continue
+            m = self.regex(number, form).search(text)
+            if m is None:
+                continue
+            values = tuple(sorted((k, v.strip()) for k, v in m.groupdict().items() if v is not None))
+            found.append(Message(record["key"], lang, tuple(record["files"]), values, m.start(), m.end(), letters,
+                                 text[m.end():].strip()))
+        found.sort(key=lambda msg: (msg.wrapper, -msg.letters, -len(msg.key), msg.start, msg.key))
+        return found
+
+
+@cache
+def loaded() -> TemplateIndex | None:
+    """The template index, or None when the generated file is not there (a source checkout before
+    scripts/gen_templates.py ran): recognition by template is then off, the catalog's patterns still work."""
+    path = templates_path()
+    try:
+        return TemplateIndex(path)
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,157 @@
+"""Write knowledge/generated/templates.jsonl: every libvirt error message template (its msgid) with its
+translations, indexed by a rare word, for diagnose/messages.py.
+
+Inputs (../shared/reference/):
+- libvirt-templates/templates.jsonl: the msgids of every libvirt release from 0.1.6 to 9.0.0 (from the
+  release's libvirt.pot, regenerated with xgettext where git has none, and the 9.0 .mo files), with the
+  source files that print them and a category (error, help, other);
+- libvirt-templates/translations/<lang>.jsonl: their translations (9.0's .mo first, older .po after);
+- libvirt-messages.tsv: the curated templates, among them wordings newer than 9.0.
+
+Only error templates with enough fixed text to be told apart from noise are kept. Run after the inputs
+change:  python scripts/gen_templates.py   (--check: exit 1 if the file is stale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from diagnose.literals import literal_keys, template_key  # noqa: E402
+from diagnose.messages import literal_letters, parse_template  # noqa: E402
+
+REFERENCE = ROOT.parent / "shared" / "reference"
+LANGUAGES = ("ja", "de", "fr", "es", "it", "zh_CN", "ru", "pt_BR")
+OUT = ROOT / "knowledge" / "generated" / "templates.jsonl"
+FORMAT = 1
+MIN_LETTERS = 12  # fixed letters a template needs to be recognised (fewer: "%s: %s", "error: %s" ...)
+
+
+def recognisable(template: str) -> bool:
+    parts = parse_template(template)
+    words = [w for part in parts for w in part.text.split() if sum(c.isalpha() for c in w) >= 4
+             or len(w) >= 2 and any(ord(c) > 0x2fff for c in w)]
+    return literal_letters(parts) >= MIN_LETTERS and bool(words) and "\n\n" not in template
+
+
+def load(reference: Path) -> dict[str, dict]:
+    """key -> {key, files, first, last, forms: {lang: text}} for every recognisable error template."""
+    templates: dict[str, dict] = {}
+    with open(reference / "libvirt-templates" / "templates.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["category"] != "error" or not recognisable(row["msgid"]):
+                continue
+            templates[row["key"]] = {"key": row["key"], "files": row["files"], "first": row["first"],
+                                     "last": row["last"], "forms": {"en": row["msgid"]}}
+    with open(reference / "libvirt-messages.tsv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            for column in ("template", "predecessor"):
+                text = (row.get(column) or "").replace("\\n", "\n").strip()
+                key = template_key(text)
+                if text and key not in templates and recognisable(key):
+                    templates[key] = {"key": key, "files": [row["source_file"]] if row["source_file"] else [],
+                                      "first": row["first_seen"], "last": row["last_seen"], "forms": {"en": key}}
+    for lang in LANGUAGES:
+        path = reference / "libvirt-templates" / "translations" / f"{lang}.jsonl"
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                entry = templates.get(row["key"])
+                if entry is not None and row["msgstr"].strip() and row["msgstr"] != row["msgid"]:
+                    entry["forms"][lang] = row["msgstr"]
+    return templates
+
+
+def form_keys(text: str) -> set[str]:
+    return {key for part in parse_template(text) if part.text for key in literal_keys(part.text)}
+
+
+GAI_MESSAGES = ("Name or service not known", "Temporary failure in name resolution",
+                "No address associated with hostname",
+                "Servname not supported for ai_socktype", "Connection refused")
+
+
+def system_errors(locale_dir: Path) -> dict[str, str]:
+    """glibc's system error texts (strerror, gai_strerror) in each language -> the English text: what libvirt
+    appends to a message (": No such device") arrives translated in a translated paste."""
+    import gettext
+    import os
+
+    english = [os.strerror(n) for n in range(1, 134) if not os.strerror(n).startswith("Unknown error")]
+    english += list(GAI_MESSAGES)
+    found: dict[str, str] = {}
+    for lang in LANGUAGES:
+        try:
+            catalog = gettext.translation("libc", localedir=str(locale_dir), languages=[lang])
+        except OSError:
+            continue
+        for text in english:
+            translated = catalog.gettext(text)
+            if translated != text:
+                found.setdefault(translated, text)
+    return dict(sorted(found.items()))
+
+
+def build(reference: Path, locale_dir: Path = Path("/usr/share/locale")) -> bytes:
+    templates = sorted(load(reference).values(), key=lambda t: t["key"])
+    frequency: Counter[str] = Counter()
+    for entry in templates:
+        for text in entry["forms"].values():
+            frequency.update(form_keys(text))
+    lines: list[bytes] = []
+    offset = 0
+
+    def add(record: object) -> list[int]:
+        nonlocal offset
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        lines.append(line)
+        offset += len(line)
+        return [offset - len(line), offset - 1]
+
+    records = []
+    buckets: dict[str, list[list[int]]] = {}
+    for number, entry in enumerate(templates):
+        forms = [[lang, text, literal_letters(parse_template(text))] for lang, text in sorted(entry["forms"].items())]
+        records.append(add({"key": entry["key"], "files": entry["files"], "first": entry["first"],
+                            "last": entry["last"], "forms": forms}))
+        for index, (_, text, _) in enumerate(forms):
+            keys = form_keys(text)
+            if keys:  # a form with no indexable word is left out (its fixed text is all punctuation)
+                rarest = min(keys, key=lambda k: (frequency[k], k))
+                buckets.setdefault(rarest, []).append([number, index])
+    spans = {key: add(entries) for key, entries in sorted(buckets.items())}
+    keys = {entry["key"]: number for number, entry in enumerate(templates)}
+    header = {"format": FORMAT, "languages": ["en", *LANGUAGES], "records": records, "buckets": spans, "keys": keys,
+              "system_errors": system_errors(locale_dir),
+              "count": len(templates), "forms": sum(len(v) for v in buckets.values())}
+    return json.dumps(header, sort_keys=True).encode() + b"\n" + b"".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    data = build(args.reference)
+    if args.check:
+        current = args.out.read_bytes() if args.out.exists() else b""
+        print(f"{args.out} is {'current' if current == data else 'stale: run scripts/gen_templates.py'}")
+        return 0 if current == data else 1
+    args.out.write_bytes(data)
+    header = json.loads(data[:data.index(b"\n")])
+    print(f"wrote {args.out}: {header['count']} templates, {header['forms']} forms, {len(header['buckets'])} keys, "
+          f"{len(data) / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
