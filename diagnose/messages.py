@@ -116,10 +116,8 @@ def template_regex(template: str) -> str:
         if value is None:  # a string (%s, %m)
             last = index == len(parts) - 1
             quoted = index > 0 and parts[index - 1].text[-1:] in QUOTES
-            if index == 0:
-                value = r"\S+"  # nothing before it to stop at: one word (a name, a path)
-            else:
-                value = r".+?(?=\s*:\s|\s*$)" if last else (r".*?" if quoted else r".+?")
+            # at the start nothing stops it: one word (a name, a path); last: up to an appended ": detail"
+            value = r"\S+" if index == 0 else r".+?(?=\s*:\s|\s*$)" if last else r".*?" if quoted else r".+?"
         if part.argument in seen:
             out.append(f"(?:{value})")
         else:

@@ -13,8 +13,9 @@ from diagnose.literals import line_keys
 INDEX = messages.loaded()
 # a string value has spaces, unicode, brackets and a long path (no quote characters: a value holding the very
 # quote that closes it is ambiguous for libvirt's readers too); one that starts the message is one word
-ODD_VALUES = {"s": "/var/lib/libvirt/images/my disk (ü) 長い名前 ümlaut/" + "d" * 80 + ".qcow2", "d": "-42", "i": "7", "u": "42", "o": "17",
-              "x": "1f", "X": "2A", "c": "Z", "p": "0x7f3a", "e": "1.5", "f": "0.25", "g": "3", "m": "Operation not permitted"}
+ODD_VALUES = {"s": "/var/lib/libvirt/images/my disk (ü) 長い名前 ümlaut/" + "d" * 80 + ".qcow2", "d": "-42", "i": "7",
+              "u": "42", "o": "17", "x": "1f", "X": "2A", "c": "Z", "p": "0x7f3a", "e": "1.5", "f": "0.25", "g": "3",
+              "m": "Operation not permitted"}
 
 
 def printed(template: str) -> tuple[str, dict[str, str]]:
@@ -129,7 +130,8 @@ def test_an_unexplained_message_is_named_in_json(tmp_path):
 
     from diagnose.cli import app
 
-    result = CliRunner().invoke(app, ["explain", "--format", "json", "error: Cannot find suitable emulator for x86_64"])
+    paste = "error: Cannot find suitable emulator for x86_64"
+    result = CliRunner().invoke(app, ["explain", "--format", "json", paste])
     body = json.loads(result.stdout)
     assert body["messages"][0]["template"] == "Cannot find suitable emulator for %s"
     assert body["messages"][0]["values"] == {"p1": "x86_64"} and "qemu" in body["messages"][0]["area"]
