@@ -97,8 +97,8 @@ def test_a_signature_explains_its_templates_in_every_language():
     record = INDEX.record(INDEX.number("Cannot get interface MTU on '%s'"))
     for lang, template, _ in record["forms"]:
         text = template.replace("%s", "br7")
-        error = {"en": "No such device"}.get(lang) or next(
-            (k for k, v in INDEX.system_errors.items() if v == "No such device" and _lang_of(k) == lang), "No such device")
+        translated = (k for k, v in INDEX.system_errors.items() if v == "No such device" and _lang_of(k) == lang)
+        error = "No such device" if lang == "en" else next(translated, "No such device")
         report = engine.explain(f"error: {text}: {error}")
         ids = [(f.id, dict(f.captures).get("bridge")) for f in report.findings]
         assert ("bridge-missing", "br7") in ids, (lang, text, ids)
