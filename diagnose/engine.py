@@ -74,7 +74,7 @@ def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Fin
         id=sig.id,
         section=sig.section,
         title=(sig.title_ja if lang == "ja" and sig.title_ja else sig.title),
-        severity=sig.severity,
+        severity=hit.severity or sig.severity,
         summary=(sig.summary_ja if lang == "ja" and sig.summary_ja else sig.summary),
         confidence=hit.confidence,
         captures=hit.captures,
@@ -259,6 +259,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     being read (the command line shows it on the terminal).
     """
     from diagnose import checks, parsers
+    from diagnose.correlate import correlate
     from diagnose.host import live, logs
     from diagnose.host.gather import gather
     from diagnose.host.layout import LOG_SOURCES
@@ -297,7 +298,8 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
         check_hits = _run_checks(state, ask, report)
         facts_for: dict[str, dict[str, Fact]] = {}
         kept: list[Hit] = []
-        for hit in _without_explained_generics(catalog, _merge(log_hits + check_hits + daemon_hits)):
+        merged = correlate(_merge(log_hits + check_hits + daemon_hits), state)
+        for hit in _without_explained_generics(catalog, merged):
             sig = catalog.by_id(hit.signature_id)
             if sig is None:
                 report.notes.append(f"internal: a check produced unknown signature {hit.signature_id!r}")

@@ -103,6 +103,7 @@ class Hit:
     confidence: float
     context_hits: int = 0
     lines: frozenset[tuple[str, int]] = frozenset()  # every (path, line) matched, beyond the evidence shown
+    severity: Severity | None = None  # a check's own verdict (KVM missing where no guest needs it: info)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,38 @@ def conf_line(text: str, key: str) -> tuple[int, str]:
     return found
 
 
+def parse_passwd(text: str) -> dict[str, tuple[int, int]]:
+    """/etc/passwd -> {user: (uid, primary gid)}."""
+    users = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] and fields[2].isdigit() and fields[3].isdigit():
+            users[fields[0]] = (int(fields[2]), int(fields[3]))
+    return users
+
+
+def group_ids(text: str) -> dict[str, int]:
+    """/etc/group -> {group: gid}."""
+    ids = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] and fields[2].isdigit():
+            ids[fields[0]] = int(fields[2])
+    return ids
+
+
+POSIX_ACL_USER, POSIX_ACL_GROUP, POSIX_ACL_MASK = 0x02, 0x08, 0x10
+
+
+def parse_posix_acl(data: bytes) -> list[tuple[int, int, int]]:
+    """The system.posix_acl_access extended attribute -> [(tag, permissions, uid or gid)]."""
+    import struct
+
+    if len(data) < 4 or struct.unpack_from("<I", data)[0] != 2:
+        return []
+    return [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data) - 7, 8)]
+
+
 def parse_group(text: str) -> dict[str, list[str]]:
     """/etc/group -> {group: [members]}."""
     groups = {}

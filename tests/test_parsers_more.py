@@ -476,8 +476,12 @@ def test_checks_use_ifcfg_capabilities_and_dominfo():
     assert asked == [("bridge_forward_delay_zero", {"bridge": "br0"})]
     (inactive,) = checks.CHECKS["guest_networks"].run(state, ask)
     assert "erp01 is set to autostart (Autostart: enable)" in [e.text for e in inactive.evidence]
-    (kvm,) = checks.CHECKS["kvm_not_usable"].run(state, ask)
-    assert kvm.evidence[0].text == "virsh capabilities offers guest domain types qemu, no kvm"
+    def ask_kvm(name: str, captures: dict[str, str]) -> Fact:  # a sosreport: no /dev, virsh capabilities decides
+        detail = "sos_commands/virsh/virsh_-r_capabilities: domain types qemu, no kvm"
+        return Fact(name, False if name == "dev_kvm_exists" else None, detail)
+
+    (kvm,) = checks.CHECKS["kvm_not_usable"].run(state, ask_kvm)
+    assert kvm.evidence[0].text.endswith("domain types qemu, no kvm") and dict(kvm.captures)["guest"] == "erp01"
 
 
 def test_parse_interfaces():

@@ -17,26 +17,35 @@ from diagnose.state import Ask, HostState, LogTap
 
 @check(produces=("kvm-unavailable",))
 def kvm_not_usable(state: HostState, ask: Ask) -> list[Hit]:
-    """B.15 and beyond: no vmx/svm in the CPU flags, or kvm modules not loaded, with kvm guests defined."""
-    kvm_guests = [d for d in defined(state) if d.root.get("type") == "kvm"]  # type: ignore[union-attr]
-    evidence = []
-    if state.cpu_flags is not None and not state.cpu_flags & {"vmx", "svm"}:
+    """KVM decided by what decides it: /dev/kvm (or, in a copy without /dev, libvirt's capabilities, else the
+    kernel's kvm modules, loaded or built in), and whether QEMU's user may open it. CPU flags only choose the
+    fix. Where no guest asks for KVM (all type='qemu'), a missing KVM is information, not an error."""
+    kvm_guests = [d for d in defined(state) if d.root is not None and d.root.get("type") == "kvm"]
+    evidence: list[Evidence] = []
+    captures: dict[str, str] = {}
+    node = ask("dev_kvm_exists", {})
+    if node.value is True:
+        access = ask("dev_kvm_accessible", {})
+        if access.value is not False:
+            return []  # KVM is there and QEMU may use it, whatever the CPU flags say (a VM with built-in KVM)
+        evidence.append(Evidence("probe:dev_kvm_accessible", 0, access.detail))
+        captures["errno"] = "Permission denied"  # what QEMU will say: the access fix comes first
+    elif node.value is False:
+        evidence.append(Evidence("probe:dev_kvm_exists", 0, node.detail))
+    else:
+        kernel = ask("kvm_in_kernel", {})
+        if kernel.value is not False:
+            return []  # nothing shows KVM missing (no /dev in the copy, the kernel may have it)
+        evidence.append(Evidence("probe:kvm_in_kernel", 0, kernel.detail))
+    if state.cpu_flags is not None and not state.cpu_flags & {"vmx", "svm"}:  # a hint for the fix
         evidence.append(Evidence("cpuinfo", 0, "no vmx or svm flag in /proc/cpuinfo", "/proc/cpuinfo"))
-    elif state.modules is not None and not state.modules & {"kvm_intel", "kvm_amd"}:
-        evidence.append(Evidence("modules", 0, "neither kvm_intel nor kvm_amd is loaded", "/proc/modules"))
-    if state.capabilities is not None and any(g.os_type == "hvm" for g in state.capabilities[1].guests):
-        path, caps = state.capabilities
-        if "kvm" not in caps.domain_types():  # libvirt offers kvm only when it can open /dev/kvm
-            kinds = ", ".join(sorted(caps.domain_types())) or "none"
-            evidence.append(Evidence("virsh-capabilities", 0, f"virsh capabilities offers guest domain types {kinds}, "
-                                     "no kvm", path))
-    if not evidence:
-        return []
-    guest = doc_name(kvm_guests[0]) if kvm_guests else ""
     if kvm_guests:
         names = ", ".join(doc_name(d) for d in kvm_guests[:5])
         evidence.append(Evidence("domain-xml", 0, f"guests with <domain type='kvm'>: {names}"))
-    return [new_hit("kvm-unavailable", {"guest": guest}, evidence, 0.85 if kvm_guests else 0.7)]
+        return [new_hit("kvm-unavailable", {"guest": doc_name(kvm_guests[0]), **captures}, evidence, 0.85)]
+    evidence.append(Evidence("domain-xml", 0, "no guest asks for KVM (none has <domain type='kvm'>)"))
+    hit = new_hit("kvm-unavailable", captures, evidence, 0.6)
+    return [Hit(hit.signature_id, hit.captures, hit.evidence, hit.confidence, severity="info")]
 
 
 FEATURE_ALIASES = {"pni": "pni", "sse3": "pni", "tsc-deadline": "tsc_deadline_timer", "lahf_lm": "lahf_lm",

@@ -55,6 +55,7 @@ SOURCES: tuple[Source, ...] = (
     Source("hostname", ("/etc/hostname",), ("hostname", "sos_commands/general/hostname", "sos_commands/host/hostname")),
     Source("sysconfig-network", ("/etc/sysconfig/network",)),  # RHEL 6 and older: HOSTNAME=, no /etc/hostname
     Source("group", ("/etc/group",)),
+    Source("passwd", ("/etc/passwd",)),
     Source("environment", ("/etc/environment", "/etc/profile.d/*.sh")),
     Source("dnsmasq-conf", ("/etc/dnsmasq.conf",)),
     Source("dnsmasq-default", ("/etc/default/dnsmasq",)),  # Debian: CONFIG_DIR, given to dnsmasq as -7

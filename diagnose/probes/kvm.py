@@ -85,3 +85,77 @@ def ovmf_installed(host: Host, _: str) -> Answer:
         if host.listdir(path):
             return True, f"{path} has firmware files"
     return False, "no OVMF/edk2 firmware under " + ", ".join(layout.paths("firmware-dirs"))
+
+
+QEMU_DEFAULT_USER = {True: ("libvirt-qemu", "libvirt-qemu"), False: ("qemu", "qemu")}  # Debian family or not
+
+
+def qemu_identity(host: Host) -> tuple[str, str, str]:
+    """The user and group QEMU runs as: qemu.conf's `user`/`group`, else the distribution's default
+    (libvirt-qemu on Debian and Ubuntu, qemu on the Red Hat family); and where that was read."""
+    from diagnose.probes.base import conf
+    from diagnose.probes.system import debian_family
+
+    values = conf(host, "qemu-conf") or {}
+    family = debian_family(host, "")[0]
+    default_user, default_group = QEMU_DEFAULT_USER[family] if family is not None else ("", "")
+    user, group = str(values.get("user", "") or default_user), str(values.get("group", "") or default_group)
+    where = "qemu.conf" if values.get("user") else ("the distribution's default" if default_user else "")
+    return user, group, where
+
+
+@probe("dev_kvm_accessible", reads=("dev-kvm", "qemu-conf", "passwd", "group", "release-files"))
+def dev_kvm_accessible(host: Host, _: str) -> Answer:
+    """QEMU's user (qemu.conf `user`/`group`, else libvirt-qemu on Debian and Ubuntu, qemu on the Red Hat family)
+    may open /dev/kvm read-write: by owner, group or other bits, or a POSIX ACL on the live host
+
+    libvirt starts QEMU with that user's supplementary groups, so membership of /dev/kvm's group counts."""
+    node = layout.path("dev-kvm")
+    st = host.stat(node)
+    if st is None:
+        return None, f"{node} does not exist or is not in this copy of the host"
+    user, group, where = qemu_identity(host)
+    if not user:
+        return None, "QEMU's user is unknown (qemu.conf sets none, and the distribution is unknown)"
+    if user in ("root", "+0", "0"):
+        return True, f"QEMU runs as root ({where})"
+    users = parsers.parse_passwd(host.read_optional(layout.path("passwd")) or "")
+    group_text = host.read_optional(layout.path("group")) or ""
+    gids = parsers.group_ids(group_text)
+    if user not in users:
+        return None, f"QEMU's user {user} ({where}) is not in {layout.path('passwd')}"
+    uid, primary = users[user]
+    member_of = {primary} | {gids[name] for name, members in parsers.parse_group(group_text).items()
+                             if user in members and name in gids} | ({gids[group]} if group in gids else set())
+    mode = st.st_mode
+    shown = f"{node} is {oct(mode & 0o777)} {st.st_uid}:{st.st_gid}; QEMU runs as {user} ({where})"
+    if (st.st_uid == uid and mode & 0o600 == 0o600) or (st.st_gid in member_of and mode & 0o060 == 0o060) \
+            or mode & 0o006 == 0o006:
+        return True, shown
+    real = host.real_path(node) if host.is_live else None
+    if real:
+        try:
+            acl = parsers.parse_posix_acl(os.getxattr(real, "system.posix_acl_access"))
+        except OSError:
+            acl = []
+        mask = next((perm for tag, perm, _ in acl if tag == parsers.POSIX_ACL_MASK), 0o7)
+        if any(tag == parsers.POSIX_ACL_USER and who == uid and perm & mask & 0o6 == 0o6 for tag, perm, who in acl) \
+                or any(tag == parsers.POSIX_ACL_GROUP and who in member_of and perm & mask & 0o6 == 0o6
+                       for tag, perm, who in acl):
+            return True, f"{shown}; an ACL grants it"
+    return False, f"{shown}: neither owner, group nor other bits let it read and write"
+
+
+@probe("kvm_in_kernel", reads=("modules", "sys-module"))
+def kvm_in_kernel(host: Host, _: str) -> Answer:
+    """the kernel has KVM for this CPU: kvm_intel or kvm_amd loaded, or built in (/sys/module/kvm_intel ...)"""
+    found = module_probe(("kvm_intel", "kvm_amd"))(host, "")
+    if found[0]:
+        return found
+    sys_module = layout.path("sys-module")
+    built_in = [name for name in ("kvm_intel", "kvm_amd", "kvm") if host.is_dir(f"{sys_module}/{name}")]
+    if built_in:
+        return True, f"{sys_module}/{built_in[0]} exists (built into the kernel)"
+    if found[0] is False and host.is_dir(sys_module):
+        return False, f"{found[1]}, and not built in ({sys_module} has no kvm)"
+    return found[0], found[1]
