@@ -149,10 +149,10 @@ def show(sig_id: Annotated[str, typer.Argument(help="A signature id (see 'virtdi
 @app.command("lint-catalog")
 def lint_catalog() -> None:
     """Check the catalog: ids, patterns, facts, fixes, examples. Exit 1 on problems."""
-    from diagnose import catalog, engine
+    from diagnose import catalog, engine, lint
 
     loaded = catalog.load()
-    problems = catalog.lint(loaded, engine.fact_names(), engine.detectors())
+    problems = lint.lint(loaded, engine.fact_names(), engine.detectors())
     for problem in problems:
         print(problem)
     print(f"{len(loaded.signatures)} signatures, {len(problems)} problem(s)")

@@ -44,23 +44,96 @@ def detectors() -> dict[str, tuple[str, ...]]:
             **{name: spec.produces for name, spec in CHECKS.items()}}
 
 
+class _Merging:
+    """A kept hit while hits merge into it: its captures only gain names, never change a value."""
+
+    def __init__(self, hit: Hit, position: int) -> None:
+        self.hit, self.position = hit, position
+        self.captures = dict(hit.captures)
+        self.names = frozenset(self.captures)
+        self.evidence = hit.evidence
+        self.lines: set[tuple[str, int]] | None = None  # None: nothing merged in, the hit is kept as it is
+
+    def absorb(self, hit: Hit, captures: dict[str, str]) -> None:
+        self.captures = {**captures, **self.captures}
+        self.names = frozenset(self.captures)
+        self.evidence = (self.evidence + tuple(e for e in hit.evidence if e not in self.evidence))[:5]
+        self.lines = (set(self.hit.lines) if self.lines is None else self.lines) | hit.lines
+
+    def result(self) -> Hit:
+        """The kept hit as it is, or with what merged into it (everything else of the kept hit stays)."""
+        from dataclasses import replace
+
+        if self.lines is None:
+            return self.hit
+        return replace(self.hit, captures=tuple(sorted(self.captures.items())), evidence=self.evidence,
+                       lines=frozenset(self.lines))
+
+
+class _KeptIndex:
+    """The kept hits of one signature, found without looking at each: grouped by their capture names, and
+    per group and names a new hit shares with it, a heap of positions under those names' values. Kept hits
+    of one signature contradict each other, so such a bucket is small. A hit that gains names moves to
+    another group; its old entries are dropped when met (its names no longer those of the group)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[frozenset[str], list[_Merging]] = {}
+        self.buckets: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[str, ...], list[int]]] = {}
+        self.entries: dict[int, _Merging] = {}
+
+    def first_compatible(self, captures: dict[str, str]) -> _Merging | None:
+        import heapq
+
+        names = frozenset(captures)
+        best: int | None = None
+        for group, members in self.groups.items():
+            shared = group & names
+            bucket = self.buckets.get((group, shared))
+            if bucket is None:
+                bucket = self.buckets[group, shared] = {}
+                for kept in members:
+                    if kept.names == group:
+                        heapq.heappush(bucket.setdefault(_values(kept.captures, shared), []), kept.position)
+            heap = bucket.get(_values(captures, shared))
+            while heap and self.entries[heap[0]].names != group:
+                heapq.heappop(heap)
+            if heap and (best is None or heap[0] < best):
+                best = heap[0]
+        return None if best is None else self.entries[best]
+
+    def add(self, kept: _Merging) -> None:
+        import heapq
+
+        self.entries[kept.position] = kept
+        self.groups.setdefault(kept.names, []).append(kept)
+        for (group, shared), bucket in self.buckets.items():
+            if group == kept.names:
+                heapq.heappush(bucket.setdefault(_values(kept.captures, shared), []), kept.position)
+
+
+def _values(captures: dict[str, str], names: frozenset[str]) -> tuple[str, ...]:
+    return tuple(captures[name] for name in sorted(names))
+
+
 def _merge(hits: list[Hit]) -> list[Hit]:
-    """Hits of one signature whose captures do not conflict become one (pattern + XML detector)."""
-    merged: list[Hit] = []
+    """Hits of one signature whose captures do not conflict become one (pattern + XML detector): each hit,
+    best first, joins the first kept hit of its signature whose captures it does not contradict, else is
+    kept itself. Near-linear: the kept hits are found through an index (_KeptIndex), not one by one."""
+    merged: list[_Merging] = []
+    index: dict[str, _KeptIndex] = {}
     for hit in sorted(hits, key=lambda h: -h.confidence):
-        for i, kept in enumerate(merged):
-            if kept.signature_id != hit.signature_id:
-                continue
-            a, b = dict(kept.captures), dict(hit.captures)
-            if any(a[k] != b[k] for k in a.keys() & b.keys()):
-                continue
-            evidence = kept.evidence + tuple(e for e in hit.evidence if e not in kept.evidence)
-            merged[i] = Hit(kept.signature_id, tuple(sorted({**b, **a}.items())), evidence[:5],
-                            kept.confidence, kept.context_hits, kept.lines | hit.lines)
-            break
+        kept_hits = index.setdefault(hit.signature_id, _KeptIndex())
+        captures = dict(hit.captures)
+        home = kept_hits.first_compatible(captures)
+        if home is None:
+            merged.append(_Merging(hit, len(merged)))
+            kept_hits.add(merged[-1])
+        elif not captures.keys() <= home.names:  # it gains names: it joins another group
+            home.absorb(hit, captures)
+            kept_hits.add(home)
         else:
-            merged.append(hit)
-    return merged
+            home.absorb(hit, captures)
+    return [kept.result() for kept in merged]
 
 
 def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Finding:
@@ -81,12 +154,14 @@ def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Fin
         evidence=hit.evidence,
         fixes=tuple(fixes),
         facts=tuple(facts[name] for name in sorted(used)),
+        specificity=hit.specificity,
     )
 
 
-def _sort_key(finding: Finding) -> tuple[float, int, int, str]:
+def _sort_key(finding: Finding) -> tuple[float, int, int, int, str]:
+    """Best first: confidence, then the more specific message (the decisive line), severity, line, id."""
     first_line = min((e.line for e in finding.evidence), default=0)
-    return (-finding.confidence, SEVERITY_ORDER[finding.severity], first_line, finding.id)
+    return (-finding.confidence, -finding.specificity, SEVERITY_ORDER[finding.severity], first_line, finding.id)
 
 
 def build_findings(

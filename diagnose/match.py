@@ -33,6 +33,11 @@ class _Probe:
     keysets: tuple[frozenset[str], ...] = ()  # per literal, every index key a line holding it has (see _keysets)
     ordinal: int = 0  # its place in the catalog: lines meet patterns in this order, whatever the index's
 
+    @property
+    def specificity(self) -> int:
+        """Letters of the fixed text every match of the pattern holds (of its weakest alternative)."""
+        return min((sum(ch.isalpha() for ch in literal) for literal in self.literals), default=0)
+
     def reads(self, source: str) -> bool:
         """A signature reads only the sources it lists; a paste may be anything."""
         return source == "paste" or source in self.sources
@@ -254,6 +259,7 @@ class _Accumulator:
     captures: dict[str, str] = field(default_factory=dict)
     count: int = 0
     lines: set[tuple[str, int]] = field(default_factory=set)
+    specificity: int = 0
 
 
 def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
@@ -267,6 +273,7 @@ def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
 LIBVIRT_PROCESS_RE = re.compile(r"\b(?:libvirtd|virt(?:qemu|network|storage|proxy|log|lock|interface|nodedev|secret|"
                                 r"nwfilter|ch|lxc|xen|vbox)d)(?:\[\d+\])?:")
 MAX_MESSAGES = 50  # unexplained libvirt messages kept per run
+DETAIL_BONUS = 10  # a template whose appended system error was checked too says more than the message alone
 
 
 def reads_templates(line: Line) -> bool:
@@ -275,12 +282,28 @@ def reads_templates(line: Line) -> bool:
         line.source == "journal" and LIBVIRT_PROCESS_RE.search(line.text, 0, 300) is not None)
 
 
+ONE_WORD_CAPTURES = frozenset({"uri", "bridge", "network", "interface", "device", "host", "port", "user", "group",
+                               "socket", "nodedev", "pool", "iommu_group", "machine", "emulator"})
+
+
+def _value(name: str, value: str) -> str:
+    """A placeholder's value as a capture: unquoted, without the punctuation a sentence puts after it; a name
+    that never holds a space (a URI, a bridge, a network ...) ends at the first one (a translation may
+    print more words after the value)."""
+    value = value.strip(QUOTES + " ").rstrip(".,;")
+    if name in ONE_WORD_CAPTURES and value:
+        value = value.split()[0].strip(QUOTES).rstrip(".,;")
+    return value
+
+
 def _template_captures(sig: Signature, binding: TemplateBinding, message: Message, english: dict[str, str],
                        system_errors: dict[str, str]) -> dict[str, str] | None:
     """The captures a binding gives for a recognised message, or None when its detail does not match."""
     values = dict(message.values)
-    captures = {name: values.get(f"p{number}", "").strip(QUOTES + " ") for number, name in
+    captures = {name: _value(name, values.get(f"p{number}", "")) for number, name in
                 enumerate(binding.captures, start=1) if name}
+    if any(not re.search(regex, captures.get(name, ""), re.I) for name, regex in binding.values):
+        return None
     if binding.detail:
         tail = message.tail.lstrip(": ：").strip()
         first = tail.split(":")[0].strip()
@@ -325,14 +348,18 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                         caps.setdefault(key, value)
                 continue
             m = _search(probe, text, lowered)
-            if not m or line.join_at and not m.start() < line.join_at < m.end():
+            if not m or line.join_at and (not m.start() < line.join_at < m.end()
+                                          or _search(probe, text[:line.join_at], lowered[:line.join_at])):
                 continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m, probe.pattern, english)
-            _add_match(found, probe.signature, caps, line)
+            _add_match(found, probe.signature, caps, line, probe.specificity)
             specific |= not sigs[probe.signature].generic
         if templates is None or not reads_templates(line):
             continue
         recognised = templates.recognise(text)
+        if line.join_at:  # a joined line counts only for a message the wrap cut in two
+            alone = {m.key for m in templates.recognise(text[:line.join_at])}
+            recognised = [m for m in recognised if m.start < line.join_at < m.end and m.key not in alone]
         matched_keys = set()
         for message in recognised:
             for sig_index, number in matcher.bindings.get(message.key, ()):
@@ -341,7 +368,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     continue
                 given = _template_captures(sig, sig.templates[number], message, english, templates.system_errors)
                 if given is not None:
-                    _add_match(found, sig_index, given, line)
+                    _add_match(found, sig_index, given, line,
+                               message.letters + (DETAIL_BONUS if sig.templates[number].detail else 0))
                     matched_keys.add(message.key)
                     specific |= not sig.generic
         if unexplained is not None and not specific and len(unexplained) < MAX_MESSAGES:
@@ -354,9 +382,10 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
 
 
 def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator], signature: int,
-               caps: dict[str, str], line: Line) -> None:
+               caps: dict[str, str], line: Line, specificity: int) -> None:
     acc = found.setdefault((signature, tuple(sorted(caps.items()))), _Accumulator(captures=caps))
     acc.count += 1
+    acc.specificity = max(acc.specificity, specificity)
     if len(acc.lines) < MAX_LINES_KEPT:
         acc.lines.add((line.path, line.number))
     _add_evidence(acc.evidence, Evidence(line.source, line.number, line.text.strip(), line.path))
@@ -385,44 +414,34 @@ def _to_hits(
             base = GENERIC_CONFIDENCE if sig.generic else PRIMARY_CONFIDENCE
             confidence = round(min(0.99, base + min(CONTEXT_MAX, CONTEXT_STEP * n_context)), 2)
             hits.append(Hit(sig.id, tuple(sorted(captures.items())), tuple(acc.evidence), confidence, n_context,
-                            frozenset(acc.lines)))
+                            frozenset(acc.lines), specificity=acc.specificity))
     return hits
 
 
 def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
-    """One problem often prints several lines (one with the bridge, one with bridge and port):
-    fold a match whose captures are a subset of another's into it (the first such, most captures first).
-    Near-linear: the kept matches are found through an index by capture names and values, not one by one."""
-    def values(captures: dict[str, str], names: frozenset[str]) -> tuple[str, ...]:
-        return tuple(captures[name] for name in sorted(names))
-
-    accs = sorted(accs, key=lambda a: -len(a.captures))
+    """One problem often prints several lines (one with the bridge, one with bridge and port): fold a match
+    whose captures are a subset of another's into the first such, most captures first. Near-linear: that one
+    is found by capture names and the subset's values (`firsts`), not by trying each kept match."""
     kept: list[_Accumulator] = []
-    groups: dict[frozenset[str], list[int]] = {}  # capture names -> positions in kept of those with just these
-    # (a group's names, some of them) -> the values of those -> the first position in the group holding them
-    firsts: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[str, ...], int]] = {}
-    for acc in accs:
+    groups: dict[frozenset[str], list[int]] = {}  # capture names -> positions in kept of the matches with those
+    firsts: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[str, ...], int]] = {}  # -> values -> first
+    for acc in sorted(accs, key=lambda a: -len(a.captures)):
         names = frozenset(acc.captures)
-        home_at: int | None = None
         for group, members in groups.items():
-            if names <= group:
-                first = firsts.get((group, names))
-                if first is None:
-                    first = firsts[group, names] = {}
-                    for at in members:
-                        first.setdefault(values(kept[at].captures, names), at)
-                found = first.get(values(acc.captures, names))
-                if found is not None and (home_at is None or found < home_at):
-                    home_at = found
-        if home_at is None:
-            kept.append(acc)
-            groups.setdefault(names, []).append(len(kept) - 1)
+            if names <= group and (group, names) not in firsts:  # built when first needed; reversed: first wins
+                firsts[group, names] = {tuple(kept[at].captures[n] for n in sorted(names)): at for at in members[::-1]}
+        values = tuple(acc.captures[name] for name in sorted(names))
+        found = [firsts[group, names].get(values, len(kept)) for group in groups if names <= group]
+        if min(found, default=len(kept)) == len(kept):
             for (group, subset), first in firsts.items():
                 if group == names:
-                    first.setdefault(values(acc.captures, subset), len(kept) - 1)
+                    first.setdefault(tuple(acc.captures[name] for name in sorted(subset)), len(kept))
+            groups.setdefault(names, []).append(len(kept))
+            kept.append(acc)
             continue
-        home = kept[home_at]
+        home = kept[min(found)]
         home.count += acc.count
+        home.specificity = max(home.specificity, acc.specificity)
         home.lines |= acc.lines
         for ev in acc.evidence:
             _add_evidence(home.evidence, ev)

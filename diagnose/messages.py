@@ -116,8 +116,11 @@ def template_regex(template: str) -> str:
         if value is None:  # a string (%s, %m)
             last = index == len(parts) - 1
             quoted = index > 0 and parts[index - 1].text[-1:] in QUOTES
-            # at the start nothing stops it: one word (a name, a path); last: up to an appended ": detail"
-            value = r"\S+" if index == 0 else r".+?(?=\s*:\s|\s*$)" if last else r".*?" if quoted else r".+?"
+            # at the start nothing stops it, and before " %s" only a space does: one word (a name, a path);
+            # last: up to an appended ": detail"
+            spaced = index + 2 < len(parts) and parts[index + 1].text == " " and parts[index + 2].kind in ("s", "m")
+            value = r"\S+" if index == 0 or spaced else \
+                r".+?(?=\s*:\s|\s*$)" if last else r".*?" if quoted else r".+?"
         if part.argument in seen:
             out.append(f"(?:{value})")
         else:
@@ -237,9 +240,13 @@ class TemplateIndex:
             lang, template, letters = record["forms"][form]
             if not all(word in lowered for word in self.words(number, form)):
                 continue
-            m = self.regex(number, form).search(text)
+            regex = self.regex(number, form)
+            m = regex.search(text)
             if m is None:
                 continue
+            while not regex.pattern.startswith("(?P<") and (shorter := regex.search(text, m.start() + 1)) is not None \
+                    and shorter.end() == m.end():
+                m = shorter  # the shortest match: "Certificate check failed Certificate [x] owner ..." -> "[x]"
             values = tuple(sorted((k, v.strip()) for k, v in m.groupdict().items() if v is not None))
             found.append(Message(record["key"], lang, tuple(record["files"]), values, m.start(), m.end(), letters,
                                  text[m.end():].strip()))

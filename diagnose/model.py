@@ -62,6 +62,7 @@ class TemplateBinding:
     key: str
     captures: tuple[str, ...] = ()
     detail: str = ""
+    values: tuple[tuple[str, str], ...] = ()  # capture name -> a regex its value must match (searched)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Hit:
     context_hits: int = 0
     lines: frozenset[tuple[str, int]] = frozenset()  # every (path, line) matched, beyond the evidence shown
     severity: Severity | None = None  # a check's own verdict (KVM missing where no guest needs it: info)
+    specificity: int = 0  # letters of fixed text the decisive match had: the more, the more it says
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Finding:
     evidence: tuple[Evidence, ...]
     fixes: tuple[RankedFix, ...]
     facts: tuple[Fact, ...] = ()
+    specificity: int = 0  # breaks ties in confidence: the finding read from the more specific message first
 
 
 @dataclass(frozen=True)

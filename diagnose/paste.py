@@ -30,8 +30,13 @@ def _unwrap_virerror(text: str) -> str:
     return text
 
 
+# docker compose / podman-compose prefix every line with the service's name: "isard-engine  | <line>"
+COMPOSE_PREFIX_RE = re.compile(r"^[A-Za-z0-9][\w.-]{0,62}\s*\|\s?(?=\S)")
+
+
 def _clean(raw: str) -> str:
     text = ANSI_RE.sub("", raw).replace("\r", "").replace("\t", " ")
+    text = COMPOSE_PREFIX_RE.sub("", text, count=1)
     text = _unwrap_virerror(text)
     if "\\'" in text or '\\"' in text:
         text = text.replace("\\'", "'").replace('\\"', '"')

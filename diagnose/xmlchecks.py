@@ -34,13 +34,15 @@ class XmlDoc:
     root: etree._Element | None
     error: str = ""
     error_line: int = 0
+    too_large: bool = False  # over MAX_XML_BYTES: not parsed, which says nothing of its syntax
 
 
 def parse(text: str, source: str = "paste", path: str = "", first_line: int = 1) -> XmlDoc:
     from lxml import etree  # lazy: explain on plain text never loads lxml
 
     if len(text) > MAX_XML_BYTES:
-        return XmlDoc(text, source, path, first_line, None, f"document larger than {MAX_XML_BYTES} bytes", 0)
+        return XmlDoc(text, source, path, first_line, None, f"too large (over {MAX_XML_BYTES >> 20} MiB), not read",
+                      0, too_large=True)
     # encoding: the text is already decoded, so an XML declaration's encoding (UTF-16, ISO-8859-1...)
     # must not make libxml2 decode it again
     parser = etree.XMLParser(
@@ -113,7 +115,7 @@ def _tag(node: object) -> str:
 
 
 def xml_syntax(doc: XmlDoc) -> list[Hit]:
-    if doc.root is not None or not doc.error:
+    if doc.root is not None or not doc.error or doc.too_large:
         return []
     m = SYNTAX_KIND_RE.search(doc.error)
     kind = m.group(0) if m else doc.error.split(":")[0]

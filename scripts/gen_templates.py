@@ -32,13 +32,14 @@ LANGUAGES = ("ja", "de", "fr", "es", "it", "zh_CN", "ru", "pt_BR")
 OUT = ROOT / "knowledge" / "generated" / "templates.jsonl"
 FORMAT = 1
 MIN_LETTERS = 12  # fixed letters a template needs to be recognised (fewer: "%s: %s", "error: %s" ...)
+CURATED_MIN_LETTERS = 8  # the curated reference templates are known causes: a shorter one is kept
 
 
-def recognisable(template: str) -> bool:
+def recognisable(template: str, min_letters: int = MIN_LETTERS) -> bool:
     parts = parse_template(template)
     words = [w for part in parts for w in part.text.split() if sum(c.isalpha() for c in w) >= 4
              or len(w) >= 2 and any(ord(c) > 0x2fff for c in w)]
-    return literal_letters(parts) >= MIN_LETTERS and bool(words) and "\n\n" not in template
+    return literal_letters(parts) >= min_letters and bool(words) and "\n\n" not in template
 
 
 def load(reference: Path) -> dict[str, dict]:
@@ -47,7 +48,7 @@ def load(reference: Path) -> dict[str, dict]:
     with open(reference / "libvirt-templates" / "templates.jsonl", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            if row["category"] != "error" or not recognisable(row["msgid"]):
+            if row["category"] == "help" or not recognisable(row["msgid"]):  # "other": many .mo-only messages
                 continue
             templates[row["key"]] = {"key": row["key"], "files": row["files"], "first": row["first"],
                                      "last": row["last"], "forms": {"en": row["msgid"]}}
@@ -56,7 +57,7 @@ def load(reference: Path) -> dict[str, dict]:
             for column in ("template", "predecessor"):
                 text = (row.get(column) or "").replace("\\n", "\n").strip()
                 key = template_key(text)
-                if text and key not in templates and recognisable(key):
+                if text and key not in templates and recognisable(key, CURATED_MIN_LETTERS):
                     templates[key] = {"key": key, "files": [row["source_file"]] if row["source_file"] else [],
                                       "first": row["first_seen"], "last": row["last_seen"], "forms": {"en": key}}
     for lang in LANGUAGES:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from diagnose import catalog, engine, probes
+from diagnose import catalog, engine, lint, literals, probes
 
 
 def test_catalog_has_no_lint_problems():
     loaded = catalog.load()
-    problems = catalog.lint(loaded, engine.fact_names(), engine.detectors())
+    problems = lint.lint(loaded, engine.fact_names(), engine.detectors())
     assert problems == []
 
 
@@ -75,11 +75,11 @@ def test_required_literals_carry_a_run_through_small_alternations():
 
 def test_required_literal_ignores_optional_parts():
     pattern = re.compile(r"(?:internal error:? )?guest CPU is not compatible with host CPU")
-    assert catalog.required_literal(pattern) == "guest CPU is not compatible with host CPU"
-    assert catalog.required_literal(re.compile(r"a(?:bc|bd)efghijk")) == "efghijk"
-    assert catalog.required_literal(re.compile(r"(?i)Cannot FIND")) == "cannot find"
-    assert catalog.required_literal(re.compile(r"(?i:qemu) unexpectedly closed")) == " unexpectedly closed"
-    assert catalog.required_literal(re.compile(r"abcdefgh(?i:X)ijk")) == "abcdefgh"
+    assert literals.required_literal(pattern) == "guest CPU is not compatible with host CPU"
+    assert literals.required_literal(re.compile(r"a(?:bc|bd)efghijk")) == "efghijk"
+    assert literals.required_literal(re.compile(r"(?i)Cannot FIND")) == "cannot find"
+    assert literals.required_literal(re.compile(r"(?i:qemu) unexpectedly closed")) == " unexpectedly closed"
+    assert literals.required_literal(re.compile(r"abcdefgh(?i:X)ijk")) == "abcdefgh"
 
 
 def test_shipped_catalog_cache_is_fresh():

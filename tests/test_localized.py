@@ -28,7 +28,8 @@ import pytest
 
 from diagnose import catalog as catalog_mod
 from diagnose import engine, paste
-from diagnose.catalog import MIN_LITERAL, required_literal
+from diagnose.catalog import MIN_LITERAL
+from diagnose.literals import required_literal
 
 DATA = Path(__file__).resolve().parent / "data" / "localized"
 LOCALIZED = catalog_mod.knowledge_dir() / "generated" / "localized.toml"

@@ -87,4 +87,4 @@ def test_parallel_scan_of_a_file(tmp_path):
     lines = [RECORD.format(1, 2, LEVELS[i % 4], f"message {i}") for i in range(5000)]
     path = tmp_path / "libvirtd.log"
     path.write_text("\n".join(lines) + "\n")
-    assert logscan.marked_lines_parallel(str(path), path.stat().st_size) == naive(lines)
+    assert list(logscan.marked_lines_parallel(str(path), path.stat().st_size)) == naive(lines)

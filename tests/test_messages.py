@@ -126,12 +126,17 @@ def test_the_detail_decides():
 
 
 def test_an_unexplained_message_is_named_in_json(tmp_path):
+    """A libvirt message no signature explains (the first of a few rare ones that still has none) is named with
+    its template, values and source files in JSON; virtdiag does not say "nothing recognised"."""
     from typer.testing import CliRunner
 
     from diagnose.cli import app
 
-    paste = "error: Cannot find suitable emulator for x86_64"
-    result = CliRunner().invoke(app, ["explain", "--format", "json", paste])
-    body = json.loads(result.stdout)
-    assert body["messages"][0]["template"] == "Cannot find suitable emulator for %s"
-    assert body["messages"][0]["values"] == {"p1": "x86_64"} and "qemu" in body["messages"][0]["area"]
+    rare = ["error: Unable to set SELinux context on pipe for virDomainDefine", "error: invalid nwfilter rule "
+            "priority 1337", "error: Cannot set interface MTU on 'eth9'", "error: failed to retrieve chardev info in "
+            "qemu with 'info chardev'"]
+    paste = next(t for t in rare if not engine.explain(t).findings and engine.explain(t).messages)
+    body = json.loads(CliRunner().invoke(app, ["explain", "--format", "json", paste]).stdout)
+    assert body["matches"] == [] and len(body["messages"]) == 1
+    message = body["messages"][0]
+    assert message["template"] and message["files"] and message["evidence"]["text"] == paste

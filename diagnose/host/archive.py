@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import gzip
 import io
@@ -9,6 +10,7 @@ import os
 import stat
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -83,6 +85,41 @@ def _tarinfo_class() -> type[_RecordingTarInfo]:
     return Recording
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # sos writes sosreport-*.tar.zst now
+ZSTD_MISSING = "a zstd-compressed archive: install the zstandard package (pip install 'virtdiag[zstd]')"
+
+
+@contextlib.contextmanager
+def _open_tar(archive: Path, info_class: type[tarfile.TarInfo]) -> Iterator[tarfile.TarFile]:
+    """The archive as a tar stream: gzip, bzip2, xz or none by tarfile itself; zstd by tarfile where it can
+    (Python 3.14), else by the optional zstandard package; without either, Unreadable with the reason."""
+    with open(archive, "rb") as raw:
+        is_zstd = raw.read(4) == ZSTD_MAGIC
+        raw.seek(0)
+        if not is_zstd or "zst" in getattr(tarfile.TarFile, "OPEN_METH", {}):
+            with tarfile.open(fileobj=raw, mode="r|zst" if is_zstd else "r|*", tarinfo=info_class) as tar:
+                yield tar
+            return
+        try:
+            import zstandard
+        except ImportError:
+            raise Unreadable(f"{archive}: {ZSTD_MISSING}") from None
+        with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream, \
+                tarfile.open(fileobj=stream, mode="r|", tarinfo=info_class) as tar:
+            yield tar
+
+
+def _archive_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged archive raises (a damaged zstd stream raises zstandard's own error)."""
+    errors: tuple[type[BaseException], ...] = (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError,
+                                               MemoryError)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
 @dataclass
 class ArchiveHost(Host):
     """A sosreport (or host tree) tarball read in place: members are never extracted to disk.
@@ -127,7 +164,7 @@ class ArchiveHost(Host):
         prefix: str | None = None
         info_class = _tarinfo_class()
         try:
-            with tarfile.open(self.archive, mode="r|*", tarinfo=info_class) as tar:
+            with _open_tar(self.archive, info_class) as tar:
                 for member in tar:
                     count += 1
                     if count > MAX_ARCHIVE_MEMBERS:
@@ -179,7 +216,7 @@ class ArchiveHost(Host):
                         break
                     if member.size > MAX_MEMBER:
                         self._member_note(f"/{name}", f"only the first {_size(MAX_MEMBER)} read")
-        except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError, MemoryError) as exc:
+        except _archive_errors() as exc:
             detail = one_line(str(exc) or type(exc).__name__)
             if not self.members:
                 raise Unreadable(f"{self.archive}: not a readable tar archive ({detail})") from exc

@@ -4,10 +4,13 @@ never opens a FIFO or device), and decoding of what it reads."""
 from __future__ import annotations
 
 import codecs
+import contextlib
+import ctypes
 import errno
 import io
 import os
 import re
+import signal
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,6 +92,19 @@ def _kind_of(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link whose target is not there, not followed"
     return "not a regular file"
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child process (Linux): have the kernel kill it with SIGKILL when its parent dies, however it dies
+    (SIGTERM, SIGKILL, the OOM killer); exit at once if the parent is already gone. (The kernel sends it when
+    the thread that forked the child ends: fork from the thread that waits for the child.)"""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the pipe to the parent still breaks
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _permission_hint() -> str:
@@ -182,13 +198,19 @@ class Host:
             hint = _permission_hint() if exc.errno in (errno.EACCES, errno.EPERM) else ""
             raise Unreadable(f"{path}: {exc.strerror or exc}{hint}") from exc
 
-    def read_text(self, path: str, limit: int = MAX_READ) -> str:
-        """Read a small text file. Raises Unreadable with a one-line reason."""
+    def read_text(self, path: str, limit: int = MAX_READ, whole: bool = False) -> str:
+        """Read a small text file. Raises Unreadable with a one-line reason. A file over `limit` is read up to
+        it (and noted), or with `whole` (a document whose start alone would be malformed, such as XML)
+        not read at all."""
         with self._checked_open(path) as handle:
             try:
                 data = handle.read(limit + 1)
             except OSError as exc:
                 raise Unreadable(f"{path}: {exc.strerror or exc}") from exc
+        if len(data) > limit and whole:
+            size = self.stat(path)
+            over = f"{size.st_size / 2**20:.1f} MiB, " if size is not None and size.st_size > limit else ""
+            raise Unreadable(f"{path}: too large ({over}over the {_size(limit)} read limit), not read")
         if len(data) > limit:
             self.note(path, f"only the first {_size(limit)} read")
         data = data[:limit]

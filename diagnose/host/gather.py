@@ -11,11 +11,12 @@ from diagnose.state import HostState
 from diagnose.xmlchecks import parse
 
 
-def _read_all(host: Host, source: str) -> list[tuple[str, str]]:
+def _read_all(host: Host, source: str, whole: bool = False) -> list[tuple[str, str]]:
+    """Every file of a source; with `whole`, one over the read limit is skipped, not cut (cut XML is malformed)."""
     found = []
     for path in host.find(source):
         try:
-            found.append((path, host.read_text(path)))
+            found.append((path, host.read_text(path, whole=whole)))
         except Unreadable as exc:
             host.skipped.append((path, str(exc).split(": ", 1)[-1]))
     return found
@@ -130,7 +131,7 @@ def gather(host: Host) -> HostState:
             state.confs[source] = found
     for source, target in (("domain-xml", state.domains), ("domain-xml-live", state.live_domains),
                            ("network-xml", state.networks)):
-        for path, text in _read_all(host, source):
+        for path, text in _read_all(host, source, whole=True):
             target.append(parse(text, source, path))
     state.active_networks = _stems(host, "network-xml-live")
     if state.active_networks is None and host.is_live:

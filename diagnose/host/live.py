@@ -1,13 +1,19 @@
 """Collect stage: ask the live libvirt daemon (libvirt-python, read-only) what it knows, with a time
-limit, so a hung daemon never hangs virtdiag."""
+limit, so a hung daemon never hangs virtdiag: the connection lives in a child process whose whole process
+group (ssh included) is killed when the time is up."""
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
+import select
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar, cast
 
 from diagnose.state import HostState
 from diagnose.xmlchecks import parse
@@ -132,12 +138,13 @@ def _call(libvirt: Any, state: LiveState, what: str, func: Any) -> Any:
 def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: float = DEFAULT_TIMEOUT
                     ) -> tuple[dict[str, str], dict[str, str]]:
     """domcapabilities for each (emulator, arch, machine, virttype) a guest uses; errors kept per key."""
-    import libvirt
 
-    found: dict[str, str] = {}
-    errors: dict[str, str] = {}
+    def work() -> tuple[dict[str, str], dict[str, str]]:
+        import libvirt
 
-    def work() -> None:
+        _silence(libvirt)
+        found: dict[str, str] = {}
+        errors: dict[str, str] = {}
         conn = libvirt.openReadOnly(uri)
         try:
             for key in wanted:
@@ -149,30 +156,70 @@ def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: 
                     errors["|".join(key)] = str(exc)
         finally:
             conn.close()
+        return found, errors
 
-    _run_with_timeout(work, timeout, uri)
-    return found, errors
+    return _run_with_timeout(work, timeout, uri)
 
 
-def _run_with_timeout(work: Any, timeout: float, uri: str) -> None:
-    failure: list[BaseException] = []
+T = TypeVar("T")
 
-    def runner() -> None:
+
+def _run_with_timeout(work: Callable[[], T], timeout: float, uri: str) -> T:
+    """work() in a child process that leads a session and process group of its own, and its result. libvirt
+    starts what a connection needs (ssh for qemu+ssh, nc...) in that group, so when the time is up the whole
+    group is killed, none of it left behind; the group is killed when the answer has come too (what libvirt
+    left running), and it kills itself if this process dies (_watch_parent). Without a terminal, an ssh that
+    wants a password or a host key confirmed fails at once, with its reason, instead of waiting for one."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(work, send, receive), name="virtdiag-libvirt", daemon=True)
+    child.start()
+    send.close()
+    assert child.pid is not None
+    try:
+        if not receive.poll(timeout):
+            raise LiveUnavailable(f"the libvirt daemon at {uri} did not answer within {timeout:.0f} s (hung?)")
         try:
-            work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            failure.append(exc)
+            kind, value = receive.recv()
+        except (EOFError, OSError) as exc:
+            raise LiveUnavailable(f"the libvirt connection to {uri} ended without an answer") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.kill()  # in case it had not made its group yet
+        child.join()
+        receive.close()
+    if kind == "libvirt":
+        raise LiveUnavailable(value)
+    if kind == "error":
+        raise RuntimeError(value)
+    return cast(T, value)
 
-    thread = threading.Thread(target=runner, name="virtdiag-libvirt", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise LiveUnavailable(f"the libvirt daemon at {uri} did not answer within {timeout:.0f} s (hung?)")
-    if failure:
-        exc = failure[0]
-        if type(exc).__name__ == "libvirtError":
-            raise LiveUnavailable(str(exc)) from exc
-        raise exc
+
+def _child(work: Callable[[], object], send: Connection, parents_end: Connection) -> None:
+    """The child: its own session and process group, work(), the outcome sent back ("ok", result), ("libvirt",
+    libvirt's message) or ("error", what failed); then out without running anything of the parent's."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    parents_end.close()  # only the parent holds the read end: it closes when the parent dies
+    threading.Thread(target=_watch_parent, args=(send.fileno(),), daemon=True).start()
+    try:
+        outcome: tuple[str, object] = ("ok", work())
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent
+        kind = "libvirt" if type(exc).__name__ == "libvirtError" else "error"
+        outcome = (kind, str(exc) if kind == "libvirt" else f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(BaseException):
+        send.send(outcome)
+    os._exit(0)
+
+
+def _watch_parent(fd: int) -> None:
+    """In the child: once the parent is gone (the read end of the result pipe closed: POLLERR on the write
+    end), kill the child's whole group, ssh included; libvirt's calls let this thread run meanwhile."""
+    poller = select.poll()
+    poller.register(fd, 0)  # errors and hang-ups are always reported
+    poller.poll()
+    os.killpg(0, signal.SIGKILL)
 
 
 def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
@@ -181,13 +228,17 @@ def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
         import libvirt
     except ImportError as exc:
         raise LiveUnavailable("libvirt-python is not installed (pip install libvirt-python)") from exc
-    _silence(libvirt)
     # a read-only diagnosis never starts a daemon: without this, a qemu:///session URI (LIBVIRT_DEFAULT_URI on
     # many desktops) would spawn a session daemon that creates its own files under $HOME
     os.environ.setdefault("LIBVIRT_AUTOSTART", "0")
-    state = LiveState(uri)
-    _run_with_timeout(lambda: _collect(libvirt, uri, state), timeout, uri)
-    return state
+
+    def work() -> LiveState:
+        _silence(libvirt)
+        state = LiveState(uri)
+        _collect(libvirt, uri, state)
+        return state
+
+    return _run_with_timeout(work, timeout, uri)
 
 
 def merge_into(state: HostState, live: LiveState) -> None:
@@ -202,6 +253,8 @@ def merge_into(state: HostState, live: LiveState) -> None:
     nets = {n.name for n in live.networks}
     state.networks = [n for n in state.networks if _doc_name(n) not in nets]
     state.networks.extend(parse(n.xml, "libvirt-api", f"virsh net-dumpxml {n.name}") for n in live.networks)
+    live.errors.extend((doc.path, doc.error) for doc in (*state.domains, *state.live_domains, *state.networks)
+                       if doc.source == "libvirt-api" and doc.too_large)  # under skipped: too large, not read
     state.active_networks = {n.name for n in live.networks if n.active}
     state.autostart_networks = {n.name for n in live.networks if n.autostart}
     if live.hostname and not state.hostname:

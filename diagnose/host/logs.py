@@ -34,7 +34,8 @@ def stream(host: Host, source: str, path: str, stage_one: StageOne) -> Iterator[
                 size = handle.seek(0, 2)
                 real = host.real_path(path)
                 if real and size > logscan.SPLIT_ABOVE and (os.cpu_count() or 1) > 1:
-                    found: Iterator[tuple[int, bytes]] = iter(logscan.marked_lines_parallel(real, size))
+                    found: Iterator[tuple[int, bytes]] = iter(logscan.marked_lines_parallel(
+                        real, size, lambda why: host.note(path, why)))
                 else:
                     found = logscan.marked_lines(handle)
                 for number, raw in found:

@@ -5,17 +5,26 @@ libvirt writes every log record as `<time>: <pid>: <level> : <function>:<line> :
 diagnosis only needs the `error` and `warning` records and their continuation lines (a message that
 spans lines, like dnsmasq's output after "unexpected exit status 2:"). Debug noise, which is most of
 a debug log, is skipped without being decoded or split. A large file can be split in two byte ranges
-scanned by two processes; line numbers stay exact.
+scanned by two processes that stream their lines back through pipes; line numbers stay exact.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
+import multiprocessing
 import os
+import pickle
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from functools import cache
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
+
+from diagnose.host.base import die_with_parent
 
 MARKERS = (b": error : ", b": warning : ")
 BLOCK = 2 * 1024 * 1024
@@ -195,29 +204,139 @@ def _scan_block(block: bytearray, size: int, base: int, markers: tuple[bytes, ..
     return found, bool(found) and done >= size
 
 
-def _scan_range(path: str, start: int, stop: int | None, in_record: bool) -> tuple[list[tuple[int, bytes]], dict]:
-    """A worker: one byte range of a plain file on disk."""
-    state: dict[str, int] = {}
-    with open(path, "rb") as handle:
-        found = list(marked_lines(handle, MARKERS, start, stop, state, in_record))
-    return found, state
+PENDING_MAX = 16 * 1024 * 1024  # the second half's results held while the first half's are read
+BATCH_BYTES = 256 * 1024  # lines a worker sends at a time
 
 
-def marked_lines_parallel(path: str, size: int) -> list[tuple[int, bytes]]:
-    """Two processes, each scanning half of a large file. The second half's numbers are shifted by the
-    first half's line count, and its leading continuation lines are kept only if the first half ended
-    inside a marked record."""
-    from concurrent.futures import ProcessPoolExecutor
+class _WorkerFailed(Exception):
+    """A worker process died or failed; the message says how."""
 
+
+def _worker(path: str, start: int, stop: int | None, in_record: bool, parent: int, out: Connection,
+            parents_end: Connection) -> None:
+    """A worker process: the marked lines of one byte range, sent in batches through a pipe, then the range's
+    state. Frames: b"L" + pickled lines, b"S" + pickled state, b"E" + an error. A full pipe blocks it (the
+    parent's back-pressure); it dies with its parent (die_with_parent) or when the pipe breaks."""
+    die_with_parent(parent)
+    parents_end.close()  # only the parent reads: its death breaks the pipe
+    gc.disable()  # it makes no cycles; a collection would touch (and so copy) every object of the parent's
+    try:
+        state: dict[str, int] = {}
+        batch: list[tuple[int, bytes]] = []
+        held = 0
+        with open(path, "rb") as handle:
+            for number, line in marked_lines(handle, MARKERS, start, stop, state, in_record):
+                batch.append((number, line))
+                held += len(line) + 64
+                if held >= BATCH_BYTES:
+                    out.send_bytes(b"L" + pickle.dumps(batch, 5))
+                    batch, held = [], 0
+        out.send_bytes(b"L" + pickle.dumps(batch, 5))
+        out.send_bytes(b"S" + pickle.dumps(state, 5))
+    except BaseException as exc:  # noqa: BLE001 - a worker reports and exits; nothing above it may run
+        with contextlib.suppress(BaseException):
+            out.send_bytes(b"E" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+        os._exit(1)
+    os._exit(0)  # not multiprocessing's exit path: it would flush stdio a thread of the parent may have held
+
+
+def _start_workers(path: str, size: int) -> list[tuple[BaseProcess, Connection]]:
+    """Two forked workers (no semaphore, so no /dev/shm needed), each with a one-way pipe to this process."""
+    context = multiprocessing.get_context("fork")
     middle = size // 2
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(_scan_range, path, 0, middle, False)
-        second = pool.submit(_scan_range, path, middle, None, True)
-        found_a, state_a = first.result()
-        found_b, state_b = second.result()
-    if not state_a["in_record"]:
-        found_b = found_b[state_b["leading"]:]
-    return found_a + [(number + state_a["lines"], line) for number, line in found_b]
+    workers: list[tuple[BaseProcess, Connection]] = []
+    try:
+        for start, stop, in_record in ((0, middle, False), (middle, None, True)):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_worker, args=(path, start, stop, in_record, os.getpid(), send, receive),
+                                      name="virtdiag-logscan", daemon=True)
+            workers.append((process, receive))
+            process.start()
+            send.close()
+    except BaseException:
+        _stop_workers(workers)
+        raise
+    return workers
+
+
+def _stop_workers(workers: list[tuple[BaseProcess, Connection]]) -> None:
+    """Kill what is still running and reap it; close the pipes."""
+    for process, receive in workers:
+        if process.pid is not None:
+            if process.is_alive():
+                process.kill()
+            process.join()
+        receive.close()
+
+
+def _frame(receive: Connection) -> bytes:
+    try:
+        frame = receive.recv_bytes()
+    except (EOFError, OSError) as exc:
+        raise _WorkerFailed("a worker process ended without its results") from exc
+    if frame[:1] == b"E":
+        raise _WorkerFailed(frame[1:].decode("utf-8", "replace"))
+    return frame
+
+
+def _merged(first: Connection, second: Connection) -> Iterator[tuple[int, bytes]]:
+    """The first half's lines as they come; the second half's meanwhile held up to PENDING_MAX (then its
+    worker waits on its full pipe), shifted by the first half's line count once that is known, its leading
+    continuation lines dropped unless the first half ended inside a marked record."""
+    pending: deque[bytes] = deque()
+    held = 0
+    second_done = False
+    state: dict[str, int] | None = None
+    while state is None:
+        for ready in wait([first, *([second] if not second_done and held < PENDING_MAX else [])]):
+            frame = _frame(ready)  # type: ignore[arg-type]
+            if ready is second:
+                pending.append(frame)
+                held += len(frame)
+                second_done = frame[:1] == b"S"
+            elif frame[:1] == b"L":
+                yield from pickle.loads(frame[1:])
+            else:
+                state = pickle.loads(frame[1:])
+    shift, leading, expected = state["lines"], not state["in_record"], 1
+    while True:
+        frame = pending.popleft() if pending else _frame(second)
+        if frame[:1] == b"S":
+            return
+        for number, line in pickle.loads(frame[1:]):
+            if leading and number == expected and not RECORD_START.match(line):
+                expected += 1  # a continuation of a record the first half did not keep
+                continue
+            leading = False
+            yield number + shift, line
+
+
+def marked_lines_parallel(path: str, size: int, note: Callable[[str], None] = lambda _: None
+                          ) -> Iterator[tuple[int, bytes]]:
+    """marked_lines of a large file on disk, by two worker processes each scanning half of it, streamed:
+    memory stays bounded (about PENDING_MAX) whatever the file size and however many errors it holds. The
+    workers die with this process and are killed when the caller stops early. When they cannot start
+    (fork refused) or one dies, the file is read in this process instead, from where they stopped: the
+    same lines either way, and `note` is told why."""
+    last = 0
+    try:
+        workers = _start_workers(path, size)
+    except OSError as exc:
+        note(f"read in one process: worker processes could not start ({exc.strerror or exc}); same findings")
+    else:
+        try:
+            for number, line in _merged(workers[0][1], workers[1][1]):
+                last = number
+                yield number, line
+            return
+        except _WorkerFailed as exc:
+            note(f"read in one process from line {last + 1}: {exc}; same findings")
+        finally:
+            _stop_workers(workers)
+    with open(path, "rb") as handle:
+        for number, line in marked_lines(handle):
+            if number > last:
+                yield number, line
 
 
 NON_ASCII = re.compile(rb"[\x80-\xff]")

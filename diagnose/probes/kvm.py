@@ -114,6 +114,8 @@ def dev_kvm_accessible(host: Host, _: str) -> Answer:
     st = host.stat(node)
     if st is None:
         return None, f"{node} does not exist or is not in this copy of the host"
+    if not host.is_live and host.kind == "tree":
+        return None, f"a copied tree does not keep {node}'s owner and mode (only the live host and an archive do)"
     user, group, where = qemu_identity(host)
     if not user:
         return None, "QEMU's user is unknown (qemu.conf sets none, and the distribution is unknown)"
