@@ -299,6 +299,11 @@ def _ask_daemon(state: HostState, uri: str, timeout: float, report: Report) -> l
         report.skipped.append(Skipped(f"libvirt {what}", message))
     try:  # the daemon's guests are kept even when domcapabilities does not answer in time
         live.guest_domcaps(uri, state, timeout)
+        refused = sorted({error for error in state.domcaps_errors.values() if "read only" in error.lower()})
+        if refused:
+            report.skipped.append(Skipped("libvirt domcapabilities (pre-flight checks of CPU, machine, firmware)",
+                                          refused[0] + (": read from libvirt's QEMU capability cache instead"
+                                                        if state.qemu_caps else "")))
     except live.LiveUnavailable as exc:
         report.skipped.append(Skipped("libvirt domcapabilities (pre-flight checks of CPU, machine, firmware)",
                                       str(exc)))
@@ -344,7 +349,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     say = progress or (lambda _: None)
     catalog, matcher = loaded()
     report = Report(kind="scan")
-    host = open_host(root)
+    host = open_host(root, connect)
     try:
         state = gather(host)
         report.target = {"root": host.label, "kind": "sosreport" if host.is_sosreport else host.kind}
@@ -371,6 +376,13 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
         log_hits = match_lines(matcher, lines)
         say("checking the configuration against the host")
         check_hits = _run_checks(state, ask, report)
+        if (host.is_live or connect) and not state.domcaps and not state.qemu_caps \
+                and any(doc.root is not None and doc.root.tag == "domain" for doc in state.domains):
+            report.skipped.append(Skipped(
+                "pre-flight of the guests' CPU models and machine types",
+                "neither the daemon's domcapabilities (a read-only connection may not ask for them) nor libvirt's "
+                "QEMU capability cache (/var/cache/libvirt/qemu/capabilities, root only, on the daemon's host) "
+                "could be read"))
         facts_for: dict[str, dict[str, Fact]] = {}
         kept: list[Hit] = []
         merged = correlate(_merge(log_hits + check_hits + daemon_hits), state)

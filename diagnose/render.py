@@ -10,7 +10,7 @@ from diagnose import __version__
 from diagnose.model import CrossHost, Finding, LibvirtMessage, Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-GUESS_BELOW = 0.5  # a finding below this confidence is shown as a guess
+GUESS_BELOW = 0.8  # an explained paste's answer below this confidence is shown as a guess (calibrated on real pastes)
 STATUS_LABEL = {"applies": "", "possible": " (possible)", "ruled_out": " (ruled out)"}
 
 LABELS = {
@@ -188,7 +188,7 @@ def to_text(report: Report, console: Any, lang: str = "en", verbose: bool = Fals
         console.print()
         _para(console, f"[{style}]{index}. {finding.severity.upper()}[/{style}]  [bold]{escape(finding.title)}[/bold]",
               0, hang=3)
-        guess = f" ({words['guess']})" if finding.confidence < GUESS_BELOW else ""
+        guess = f" ({words['guess']})" if report.kind == "explain" and finding.confidence < GUESS_BELOW else ""
         facts = [finding.id, f"{words['section']} {finding.section}" if finding.section else "",
                  f"{words['confidence']} {finding.confidence:.2f}{guess}", *(f"{k}={v}" for k, v in finding.captures)]
         _para(console, f"[dim]{escape(' | '.join(x for x in facts if x))}[/dim]", 3)
@@ -249,6 +249,10 @@ def _meta(report: Report) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def _guess(report: Report, finding: Finding) -> str:
+    return " (a guess)" if report.kind == "explain" and finding.confidence < GUESS_BELOW else ""
+
+
 def _md_code(text: str) -> str:
     """Inline code that survives backticks inside it (CommonMark: a longer fence, padded)."""
     ticks = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -274,7 +278,7 @@ def to_markdown(report: Report, level: int = 1, verbose: bool = False) -> str:
             number += 1
             section = f", section {finding.section}" if finding.section else ""
             out += [f"{h}## {number}. {_md(finding.title)}", "",
-                    f"`{finding.id}`{section}, confidence {finding.confidence:.2f}"
+                    f"`{finding.id}`{section}, confidence {finding.confidence:.2f}{_guess(report, finding)}"
                     + ("".join(f", {k}={_md_code(v)}" for k, v in finding.captures)), "", _md(finding.summary), "",
                     "**Evidence**", ""]
             out += [f"- {_md_code(_where(ev))} {_md_code(ev.text[:400])}" for ev in finding.evidence]
@@ -349,7 +353,7 @@ def html_body(report: Report, level: int = 1, verbose: bool = False) -> str:
             out.append(f"<div class='finding {severity}'>")
             out.append(f"<{h3}><span class='sev'>{_e(severity)}</span> {number}. {_e(finding.title)}</{h3}>")
             out.append(f"<p class='id'><code>{_e(finding.id)}</code>{section}, confidence "
-                       f"{finding.confidence:.2f}{caps}</p><p>{_e(finding.summary)}</p>")
+                       f"{finding.confidence:.2f}{_e(_guess(report, finding))}{caps}</p><p>{_e(finding.summary)}</p>")
             out.append(f"<details open><summary>Evidence ({len(finding.evidence)})</summary><ul class='ev'>")
             out += [f"<li><code>{_e(_where(ev))}</code> <code>{_e(ev.text[:400])}</code></li>"
                     for ev in finding.evidence]

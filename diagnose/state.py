@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from diagnose.model import Evidence, Fact
 
 if TYPE_CHECKING:
-    from diagnose.virsh import Capabilities
+    from diagnose.virsh import Capabilities, Firmware, QemuCaps
     from diagnose.xmlchecks import XmlDoc
 
 Ask = Callable[[str, dict[str, str]], Fact]
@@ -72,6 +72,8 @@ class HostState:
     domcaps_errors: dict[str, str] = field(default_factory=dict)  # guest -> libvirt's error for it
     iommu_groups: dict[str, list[str]] | None = None  # IOMMU group -> its PCI devices (when a guest assigns one)
     tapped: dict[str, list[Tapped]] = field(default_factory=dict)  # LogTap name -> the lines it found
+    qemu_caps: list[tuple[str, QemuCaps]] = field(default_factory=list)  # (path, libvirt's QEMU capabilities)
+    firmware: list[Firmware] | None = None  # firmware descriptors; None when they cannot be known
 
     def tap(self, name: str) -> list[Tapped]:
         return self.tapped.get(name, [])

@@ -107,3 +107,72 @@ def parse_capabilities(text: str) -> Capabilities | None:
         guests=tuple(guests),
         iommu=None if iommu is None else iommu.get("support") == "yes",
         secmodels=texts(root, "host/secmodel/model"))
+
+
+@dataclass(frozen=True)
+class QemuCaps:
+    """libvirt's own record of what one QEMU binary offers (/var/cache/libvirt/qemu/capabilities/*.xml, what
+    `virsh domcapabilities` answers from): per virt type (kvm, tcg), its machine types (aliases included) and
+    its CPU models, each usable or not with the features that block it."""
+
+    emulator: str
+    arch: str
+    machines: dict[str, frozenset[str]]
+    cpus: dict[str, dict[str, tuple[bool, tuple[str, ...]]]]
+
+
+def parse_qemu_caps(text: str) -> QemuCaps | None:
+    """One QEMU capabilities cache file -> QemuCaps; None if the text is not one."""
+    from lxml import etree
+
+    if len(text) > MAX_CAPS_BYTES or "<qemuCaps" not in text:
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True, encoding="utf-8")
+    try:
+        root = etree.fromstring(text[text.index("<qemuCaps"):].encode("utf-8", "replace"), parser)
+    except etree.XMLSyntaxError:
+        return None
+    machines: dict[str, set[str]] = {}
+    for machine in root.iterfind("machine"):
+        names = machines.setdefault(machine.get("type", ""), set())
+        names.update(n for n in (machine.get("name", ""), machine.get("alias", "")) if n)
+    cpus: dict[str, dict[str, tuple[bool, tuple[str, ...]]]] = {}
+    for cpu in root.iterfind("cpu"):
+        blockers = tuple(b.get("name", "") for b in cpu.iterfind("blocker") if b.get("name"))
+        cpus.setdefault(cpu.get("type", ""), {})[cpu.get("name", "")] = (cpu.get("usable") != "no", blockers)
+    return QemuCaps((root.findtext("emulator") or "").strip(), (root.findtext("arch") or "").strip(),
+                    {kind: frozenset(names) for kind, names in machines.items()}, cpus)
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """A QEMU firmware descriptor (/usr/share/qemu/firmware/*.json, the files libvirt picks firmware from):
+    its interfaces (uefi, bios) and the architectures and machine globs it is for."""
+
+    path: str
+    interfaces: tuple[str, ...]
+    targets: tuple[tuple[str, tuple[str, ...]], ...]  # (architecture, machine globs)
+    features: tuple[str, ...]
+
+    def serves(self, arch: str, machine: str) -> bool:
+        import fnmatch
+
+        return any(a == arch and (not machine or any(fnmatch.fnmatch(machine, g) for g in globs))
+                   for a, globs in self.targets)
+
+
+def parse_firmware(path: str, text: str) -> Firmware | None:
+    """A firmware descriptor (JSON) -> Firmware; None if it is not one."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    targets = tuple((str(t.get("architecture", "")), tuple(str(m) for m in t.get("machines", [])))
+                    for t in data.get("targets", []) if isinstance(t, dict))
+    return Firmware(path, tuple(str(i) for i in data.get("interface-types", [])), targets,
+                    tuple(str(f) for f in data.get("features", [])))

@@ -159,7 +159,7 @@ def start() -> bool:
 
 # Every guest and network tests/integration defines, by name (the daemon shares /etc/libvirt with the host,
 # so only these exact names are ever removed).
-TEST_GUESTS = ("vdt-bridge", "vdt-net", "vdt-nodisk", "vdt-perm", "vdt-kvm", "vdt-noserial", "vdt-cpu",
+TEST_GUESTS = ("vdt-bridge", "vdt-net", "vdt-nodisk", "vdt-perm", "vdt-kvm", "vdt-noserial", "vdt-cpu", "vdt-efi",
                "vdt-vanish")
 TEST_NETWORKS = ("vdt-inactive", "vdt-clash")
 

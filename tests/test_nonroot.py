@@ -35,6 +35,7 @@ import contextlib, io, json, os, sys
 from pathlib import Path
 # load everything a scan touches while root can still read the interpreter's files
 import gzip, lzma, bz2, tarfile, zlib, threading, concurrent.futures, multiprocessing, codecs, encodings.idna
+import multiprocessing.popen_fork, multiprocessing.connection, multiprocessing.process, select, signal
 import lxml.etree
 from typer.testing import CliRunner
 from diagnose import engine, xmlchecks, checks, probes, render, redact

@@ -172,4 +172,19 @@ def gather(host: Host) -> HostState:
                               for group in host.listdir("/sys/kernel/iommu_groups") if group.isdigit()}
     if host.is_live:
         state.user = os.environ.get("SUDO_USER") or os.environ.get("USER", "")
+    for path, text in _read_all(host, "qemu-caps-cache"):
+        caps = virsh.parse_qemu_caps(text)
+        if caps is not None:
+            state.qemu_caps.append((path, caps))
+    state.firmware = read_firmware(host)
     return state
+
+
+def read_firmware(host: Host) -> list[virsh.Firmware] | None:
+    """The QEMU firmware descriptors libvirt chooses UEFI firmware from; None when a copy of a host does not
+    show them (no /usr/share/qemu in it), [] when there are none (no UEFI firmware installed)."""
+    found = [fw for path, text in _read_all(host, "firmware-descriptors")
+             if (fw := virsh.parse_firmware(path, text)) is not None]
+    if not found and not host.is_live and not host.is_dir("/usr/share/qemu"):
+        return None
+    return found

@@ -101,6 +101,8 @@ SOURCES: tuple[Source, ...] = (
     Source("modprobe-conf", ("/etc/modprobe.d/*.conf",)),
     Source("release-files", ("/etc/debian_version", "/etc/redhat-release", "/etc/fedora-release",
                              "/etc/centos-release", "/etc/os-release")),
+    Source("qemu-caps-cache", ("/var/cache/libvirt/qemu/capabilities/*.xml",)),  # libvirt's view of each QEMU
+    Source("firmware-descriptors", ("/usr/share/qemu/firmware/*.json", "/etc/qemu/firmware/*.json")),
     Source("firmware-dirs", ("/usr/share/OVMF", "/usr/share/edk2/ovmf", "/usr/share/edk2/x64",
                              "/usr/share/qemu/firmware")),
 )

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
 
 from diagnose.state import HostState
+from diagnose.virsh import parse_capabilities
 from diagnose.xmlchecks import parse
 
 DEFAULT_TIMEOUT = 30.0
@@ -259,6 +260,9 @@ def merge_into(state: HostState, live: LiveState) -> None:
     state.autostart_networks = {n.name for n in live.networks if n.autostart}
     if live.hostname and not state.hostname:
         state.hostname = live.hostname
+    capabilities = parse_capabilities(live.capabilities) if live.capabilities else None
+    if capabilities is not None:
+        state.capabilities = ("virsh capabilities (libvirt API)", capabilities)
 
 
 def _doc_name(doc: Any) -> str:

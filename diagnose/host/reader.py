@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -10,8 +11,44 @@ from diagnose.host.base import Host, Unreadable, _permission_hint
 from diagnose.host.tree import TreeHost
 
 
-def open_host(root: str | None) -> Host:
-    """`None` or "/" is the live host; a directory is a copied tree; a file is a tarball."""
+class Remote(Host):
+    """Another host's daemon asked over a URI (qemu+ssh://kvm1/system, test:///default): none of this
+    machine's files belong to it, so none are read; its report is the daemon's view only."""
+
+    def stat(self, path: str) -> os.stat_result | None:
+        return None
+
+    def listdir(self, path: str) -> list[str]:
+        return []
+
+    def _open(self, path: str) -> io.BufferedIOBase:
+        raise Unreadable(f"{path}: a file of another host, not read")
+
+    def glob(self, pattern: str) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def is_local_uri(uri: str) -> bool:
+    """A URI of this machine's own daemon (qemu:///system, qemu+unix:///session, qemu+ssh://localhost/...):
+    its files are this machine's. Another host, or a driver that is not a host (test:///default), is not."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    driver = parts.scheme.split("+", 1)[0]
+    if driver in ("test", "vbox", "esx", "gsx", "vpx", "hyperv", "vmwareplayer", "vmwarews", "vmwarefusion"):
+        return False
+    return (parts.hostname or "localhost") in ("localhost", "127.0.0.1", "::1") or \
+        parts.hostname == os.uname().nodename.split(".")[0] or parts.hostname == os.uname().nodename
+
+
+def open_host(root: str | None, connect: str | None = None) -> Host:
+    """`None` or "/" is the live host (or, with `connect` naming another host, no files at all); a directory
+    is a copied tree; a file is a tarball."""
+    if root in (None, "", "/") and connect and not is_local_uri(connect):
+        return Remote(label=connect, kind="remote")
     if root in (None, "", "/"):
         return TreeHost(label="/", kind="live", root=Path("/"))
     path = Path(root)

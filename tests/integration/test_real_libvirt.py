@@ -85,6 +85,7 @@ def guests(libvirt_daemon, workdir) -> Iterator[dict[str, str]]:
         "vdt-noserial": guest_xml("vdt-noserial"),
         "vdt-cpu": guest_xml("vdt-cpu", SERIAL, extra="<cpu mode='custom' match='exact' check='full'>"
                                                       "<model>Skylake-Server</model></cpu>"),
+        "vdt-efi": guest_xml("vdt-efi", SERIAL).replace("<os>", "<os firmware='efi'>"),
     }
     network = textwrap.dedent("""\
         <network>
@@ -102,6 +103,8 @@ def guests(libvirt_daemon, workdir) -> Iterator[dict[str, str]]:
         path.write_text(xml)
         result = virsh("define", str(path))
         assert result.returncode == 0, result.stderr
+    # the scan an admin runs before anyone tries `virsh start`: read-only, as `virtdiag scan` connects
+    SCANS["before-start"] = engine.scan(None, connect=URI, timeout=120)
     yield definitions
     for name in definitions:
         virsh("destroy", name)
@@ -112,10 +115,14 @@ def guests(libvirt_daemon, workdir) -> Iterator[dict[str, str]]:
     secret.rmdir()
 
 
+SCANS: dict[str, object] = {}
+
+
 @pytest.fixture(scope="module")
 def live_scan(guests):
-    """One read-only scan of the live daemon with every broken guest defined (none started)."""
-    return engine.scan(None, connect=URI, timeout=120)
+    """The read-only scan of the live daemon made right after every broken guest was defined, before any test
+    ran `virsh start`: what virtdiag says before anyone tries."""
+    return SCANS["before-start"]
 
 
 def finding(report, sig_id: str, **captures: str):
@@ -218,7 +225,36 @@ def test_kvm_guest_without_usable_kvm(guests, live_scan):
     if result.returncode == 0:
         pytest.skip("this machine has usable KVM")
     assert top(result.stderr).id == "kvm-unavailable"
-    finding(live_scan, "kvm-unavailable", guest="vdt-kvm")
+    f = finding(live_scan, "kvm-unavailable", guest="vdt-kvm")
+    if dict(f.captures).get("errno") == "Permission denied":  # /dev/kvm there but closed to QEMU's user
+        assert f.fixes[0].fix_id == "dev-kvm-permissions", [x.fix_id for x in f.fixes]
+        assert any(e.source == "probe:dev_kvm_accessible" for e in f.evidence)
+
+
+def test_cpu_model_the_hypervisor_cannot_provide_before_start(live_scan):
+    """Read-only: libvirt refuses domcapabilities, its QEMU capability cache says the model is not usable."""
+    f = finding(live_scan, "cpu-incompatible", guest="vdt-cpu", model="Skylake-Server")
+    assert any("cannot provide CPU model Skylake-Server" in e.text for e in f.evidence)
+
+
+def test_uefi_without_firmware_before_start(guests, live_scan):
+    from diagnose.host.gather import read_firmware
+    from diagnose.host.reader import open_host
+
+    if any("uefi" in fw.interfaces for fw in read_firmware(open_host(None)) or []):
+        pytest.skip("this machine has UEFI firmware installed")
+    finding(live_scan, "uefi-firmware-missing", guest="vdt-efi")
+    result = virsh("start", "vdt-efi")
+    virsh("destroy", "vdt-efi")
+    assert result.returncode != 0
+    assert top(result.stderr).id == "uefi-firmware-missing"
+
+
+def test_the_read_only_scan_says_what_it_could_not_check(live_scan):
+    """A read-only connection may not ask for domcapabilities: said under skipped, never silently dropped,
+    unless the capability cache answered instead."""
+    refused = [s for s in live_scan.skipped if "domcapabilities" in s.what or "domcapabilities" in s.reason]
+    assert refused or any(f.id == "cpu-incompatible" for f in live_scan.findings)
 
 
 # --- B.5 console ----------------------------------------------------------------------------------
