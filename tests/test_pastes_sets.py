@@ -1,0 +1,46 @@
+"""The real-paste sets: the held-back part is frozen, and every case in both parts is labelled."""
+
+import hashlib
+import tomllib
+from pathlib import Path
+
+import pytest
+
+PASTES = Path(__file__).resolve().parent.parent / "samples" / "pastes"
+PARTS = ("dev", "heldback")
+
+
+def _cases(part: str) -> list[Path]:
+    return sorted((PASTES / part).glob("*.toml"))
+
+
+def test_heldback_is_exactly_what_its_manifest_pins():
+    folder = PASTES / "heldback"
+    pinned = {}
+    for line in (folder / "MANIFEST.sha256").read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        pinned[name] = digest
+    present = {p.name for p in folder.iterdir() if p.name != "MANIFEST.sha256"}
+    assert present == set(pinned), "held-back files added or removed: " + ", ".join(
+        sorted(present ^ set(pinned))
+    )
+    changed = [n for n, d in pinned.items() if hashlib.sha256((folder / n).read_bytes()).hexdigest() != d]
+    assert changed == [], f"held-back files changed: {changed}"
+    assert len(_cases("heldback")) == 93
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_every_case_has_its_paste_and_a_label(part):
+    for case in _cases(part):
+        label = tomllib.loads(case.read_text())
+        assert label.get("id") and label.get("source"), case.name
+        assert "cause" in label or part == "dev", case.name  # 32 dev cases predate the cause field
+        assert isinstance(label.get("also_ok", []), list), case.name
+        assert case.with_suffix(".txt").is_file(), case.name
+
+
+def test_no_thread_is_in_both_parts():
+    def sources(part: str) -> set[str]:
+        return {tomllib.loads(c.read_text())["source"] for c in _cases(part)}
+
+    assert sources("dev") & sources("heldback") == set()
