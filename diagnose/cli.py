@@ -1,34 +1,127 @@
-"""Command line (typer): arguments -> engine -> render. explain, scan, list, show, lint-catalog."""
+"""Command line (typer): arguments -> engine -> render. explain, scan, list, show, lint-catalog.
+
+Values are taken as plain strings and checked here (one_of, seconds), so a usage error speaks virtdiag's words
+whatever the typer version; every value has a metavar (FILE, PATH, URI...), and scripts/gen_man.py writes the
+man page from these same definitions.
+"""
 
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from diagnose.commands import Format, console, emit, fail, language, progress, run_explain
+from diagnose import __version__
+from diagnose.commands import (
+    FORMATS,
+    console,
+    emit,
+    fail,
+    language,
+    output_format,
+    progress,
+    run_explain,
+    scan_targets,
+)
+
+
+def _no_python_types_in_help() -> None:
+    """typer from 0.2x prints each parameter's Python type in --help (`<bool>` beside a flag, `<list[str]>`
+    beside an argument) unless it has a metavar; here flags and arguments show none, options their metavar."""
+    core = getattr(typer, "core", None)
+    for name in ("TyperOption", "TyperArgument"):
+        cls = getattr(core, name, None)
+        shown = getattr(cls, "display_type_rich", None)
+        if cls is None or shown is None:
+            continue
+
+        def display_type_rich(self: Any, ctx: Any, shown: Callable[..., Any] = shown) -> Any:
+            if self.param_type_name == "argument" or getattr(self, "is_flag", False):
+                return None
+            return shown(self, ctx)
+
+        setattr(cls, "display_type_rich", display_type_rich)  # noqa: B010 - a method, on purpose
+
+
+_no_python_types_in_help()
+
+
+def many(name: str) -> str:
+    """The metavar of an argument taking any number of values: typer from 0.2x adds the brackets and dots
+    itself (`[PATH]...`), click-based typer shows the metavar as given."""
+    return name if hasattr(getattr(typer, "core", None), "TyperArgument") and hasattr(
+        typer.core.TyperArgument, "_usage_display_name") else f"[{name}]..."
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="virtdiag: explain libvirt/KVM errors and find what is broken on a host. Read-only: fixes are "
     "printed, never applied.",
 )
 
-
-class FailOn(str, Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
+FAIL_ON = ("error", "warning", "info", "never")
+LANGS = ("en", "ja")
 
 
-FORMAT_OPT = typer.Option("--format", help="text (default), json, markdown or html.")
-OUTPUT_OPT = typer.Option("--output", "-o", help="Write the report to this file instead of standard output.")
-LANG_OPT = typer.Option("--lang", help="ja or en (default: from LC_ALL / LC_MESSAGES / LANG).")
+def one_of(*choices: str) -> Callable[[str | None], str | None]:
+    """A value check: one of `choices` (None when the option is not given)."""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+    return check
+
+
+def seconds(value: str) -> str:
+    try:
+        if float(value) > 0:
+            return value
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"{value!r} is not a number of seconds above 0")
+
+
+def completer(*choices: str) -> Callable[[str], list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        return [choice for choice in choices if choice.startswith(incomplete)]
+    return complete
+
+
+def signature_ids(incomplete: str) -> list[tuple[str, str]]:
+    """`virtdiag show <TAB>`: the signature ids (with their titles, which zsh and fish show)."""
+    from diagnose import catalog
+
+    return [(sig.id, sig.title) for sig in sorted(catalog.load().signatures, key=lambda s: s.id)
+            if sig.id.startswith(incomplete)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"virtdiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, callback=_version,
+                                          help="Print virtdiag's version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error, print the whole traceback (for a "
+                                        "bug report) instead of one line. Anywhere on the command line.")] = False,
+) -> None:
+    """Options before the command. --debug is acted on by entry.main, which sees the whole command line
+    first; it is declared here for --help, completion and the man page."""
+
+
+FORMAT_OPT = typer.Option("--format", metavar="FORMAT", callback=one_of(*FORMATS), autocompletion=completer(*FORMATS),
+                          show_default=False, help="text, json, markdown or html. Default: from the suffix of "
+                          "--output (.json .md .html .txt), else text.")
+OUTPUT_OPT = typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                          help="Write the report to FILE ('-': standard output).")
+LANG_OPT = typer.Option("--lang", metavar="LANG", autocompletion=completer(*LANGS), show_default=False,
+                        help="ja or en. Default: from LC_ALL, LC_MESSAGES or LANG.")
 VERBOSE_OPT = typer.Option("--verbose", "-v", help="Show ruled-out fixes, notes and the facts that decided.")
 REDACT_HOSTS_OPT = typer.Option("--redact-hosts", help="Also replace host names, IP and MAC addresses, UUIDs, "
                                 "serial numbers and the sosreport's name.")
@@ -37,9 +130,11 @@ NO_REDACT_OPT = typer.Option("--no-redact", help="Keep passwords and keys in the
 
 @app.command()
 def explain(
-    text: Annotated[list[str] | None, typer.Argument(help="The error text; '-' reads standard input.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the paste from a file.")] = None,
-    fmt: Annotated[Format, FORMAT_OPT] = Format.text,
+    text: Annotated[list[str] | None, typer.Argument(metavar=many("TEXT"), show_default=False,
+                                                     help="The error text; '-' reads standard input.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", metavar="FILE", show_default=False,
+                                              help="Read the paste (or a whole log) from FILE.")] = None,
+    fmt: Annotated[str | None, FORMAT_OPT] = None,
     output: Annotated[Path | None, OUTPUT_OPT] = None,
     lang: Annotated[str | None, LANG_OPT] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Check this host's facts to rank fixes.")] = False,
@@ -51,23 +146,32 @@ def explain(
 
     Exit code: 0 something recognised, 1 nothing recognised, 2 usage or internal error.
     """
-    raise typer.Exit(run_explain(text, file, fmt, output, lang, probe, verbose, redact_hosts, no_redact))
+    raise typer.Exit(run_explain(text, file, output_format(fmt, output), output, lang, probe, verbose,
+                                 redact_hosts, no_redact))
 
 
 @app.command()
 def scan(
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar=many("PATH"), show_default=False, help="What to read, as --root: sosreports (tarballs or "
+        "extracted), insights-client archives, sos collect tarballs, folders of them, copied host trees (shell "
+        "globs welcome: sosreport-*.tar.xz). One report per host.")] = None,
     roots: Annotated[list[str] | None, typer.Option(
-        "--root", help="A copied host tree, an extracted sosreport, or a sosreport tarball (read in place, never "
-        "extracted). Repeat for many hosts. Default: this host.")] = None,
-    connect: Annotated[str | None, typer.Option("--connect", "-c", help="libvirt URI to ask (read-only). "
-                                                "Default on the live host: LIBVIRT_DEFAULT_URI, uri_default, "
-                                                "qemu:///system.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the libvirt daemon.")] = 30.0,
-    fmt: Annotated[Format, FORMAT_OPT] = Format.text,
+        "--root", metavar="PATH", show_default=False, help="A copied host tree, a sosreport or insights-client "
+        "archive (extracted or a tarball, read in place, never extracted), a sos collect tarball or a folder of "
+        "sosreports. Repeat for many. Default: this host.")] = None,
+    connect: Annotated[str | None, typer.Option("--connect", "-c", metavar="URI", show_default=False,
+                                                help="libvirt URI to ask (read-only). Default on the live host: "
+                                                "LIBVIRT_DEFAULT_URI, uri_default, qemu:///system.")] = None,
+    timeout: Annotated[str, typer.Option("--timeout", metavar="SECONDS", callback=seconds,
+                                         help="Seconds to wait for the libvirt daemon.")] = "10",
+    fmt: Annotated[str | None, FORMAT_OPT] = None,
     output: Annotated[Path | None, OUTPUT_OPT] = None,
     lang: Annotated[str | None, LANG_OPT] = None,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")]
-    = FailOn.warning,
+    fail_on: Annotated[str, typer.Option("--fail-on", metavar="LEVEL", callback=one_of(*FAIL_ON),
+                                         autocompletion=completer(*FAIL_ON),
+                                         help="Lowest severity that makes the exit code 1: error, warning, info "
+                                         "or never.")] = "warning",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; only the exit code.")] = False,
     verbose: Annotated[bool, VERBOSE_OPT] = False,
     redact_hosts: Annotated[bool, REDACT_HOSTS_OPT] = False,
@@ -79,25 +183,38 @@ def scan(
     """
     from diagnose import engine
     from diagnose.host.base import Unreadable
+    from diagnose.host.inputs import Given, hosts_in
 
     chosen = language(lang)
-    reports = []
-    wanted: list[str | None] = list(roots) if roots else [None]
-    for root in wanted:
+    targets = scan_targets([*(paths or []), *(roots or [])])
+    wanted: list[Given] = []
+    for target in targets:  # a folder of sosreports, a sos collect tarball: one report per host in it
         try:
-            with progress(f"virtdiag: {root or 'this host'}", quiet) as say:
-                reports.append(engine.scan(root, chosen, verbose, connect, timeout, say))
+            wanted.extend(hosts_in(target))
         except Unreadable as exc:
-            if len(roots or []) <= 1:
+            if len(targets) == 1:
+                raise fail(str(exc)) from exc
+            print(f"virtdiag: {' '.join(str(exc).split())}; skipped", file=sys.stderr)
+    reports = []
+    shown: set[str] = set()
+    hosts: list[Given | None] = [*wanted] if targets else [None]  # no path: this host
+    for given in hosts:
+        try:
+            with progress(f"virtdiag: {given.label if given else 'this host'}", quiet, shown) as say:
+                reports.append(engine.scan(given.path if given else None, chosen, verbose, connect, float(timeout),
+                                           say, given.member if given else ""))
+        except Unreadable as exc:
+            if len(wanted) <= 1:
                 raise fail(str(exc)) from exc
             print(f"virtdiag: {' '.join(str(exc).split())}; skipped", file=sys.stderr)
     if not reports:
         raise fail("no host could be read")
     if not quiet:
-        emit(reports, fmt, output, chosen, verbose, redact_hosts, no_redact)
+        emit(reports, output_format(fmt, output), output, chosen, verbose, redact_hosts, no_redact)
         for hint in dict.fromkeys(hint for report in reports for hint in report.hints):
-            print(f"virtdiag: hint: {hint}", file=sys.stderr)
-    worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on.value]
+            if hint not in shown:
+                print(f"virtdiag: hint: {hint}", file=sys.stderr)
+    worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on]
     failing = [f for r in reports for f in r.findings if {"error": 0, "warning": 1, "info": 2}[f.severity] <= worst]
     raise typer.Exit(1 if failing else 0)
 
@@ -115,7 +232,8 @@ def list_signatures() -> None:
 
 
 @app.command()
-def show(sig_id: Annotated[str, typer.Argument(help="A signature id (see 'virtdiag list').")]) -> None:
+def show(sig_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=signature_ids,
+                                               help="A signature id (see 'virtdiag list').")]) -> None:
     """Show one signature: summary, patterns, probes, fixes and examples."""
     from rich.markup import escape
 

@@ -26,6 +26,35 @@ class Format(str, Enum):
     html = "html"
 
 
+FORMATS = tuple(f.value for f in Format)
+SUFFIX_FORMATS = {".json": Format.json, ".md": Format.markdown, ".markdown": Format.markdown, ".html": Format.html,
+                  ".htm": Format.html, ".txt": Format.text, ".text": Format.text}
+
+
+def output_format(fmt: str | Format | None, output: Path | None) -> Format:
+    """--format when given; else what the suffix of --output says (report.html is HTML); else text."""
+    if fmt is not None:
+        return Format(fmt)
+    return SUFFIX_FORMATS.get(output.suffix.lower(), Format.text) if output is not None else Format.text
+
+
+def scan_targets(paths: list[str]) -> list[str]:
+    """Positional paths and --root values, in order; a quoted glob (`--root 'sos*.tar.xz'`) that names no file
+    itself is expanded here as the shell would have."""
+    import glob
+
+    targets: list[str] = []
+    for path in paths:
+        if glob.has_magic(path) and not os.path.lexists(path):
+            matches = sorted(glob.glob(path))
+            if not matches:
+                raise fail(f"no file matches {path}")
+            targets.extend(matches)
+        else:
+            targets.append(path)
+    return targets
+
+
 def fail(message: str) -> SystemExit:
     """One line on stderr (never wrapped, whatever the width); the caller raises it: exit code 2."""
     print(f"virtdiag: {' '.join(message.split())}", file=sys.stderr)
@@ -38,15 +67,128 @@ def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
     return Console(stderr=stderr, highlight=False, emoji=False)  # ":name:" in an error is text, not an emoji
 
 
+BAR_ABOVE = 64 * 1024 * 1024  # a file bigger than this, being read, gets a progress bar
+
+
+def big_open_file() -> tuple[str, int, int] | None:
+    """(path, offset, size) of the biggest regular file over BAR_ABOVE this process has open, whichever stage
+    reads it (hyperscan, grep fed by Python, Python line by line, a tarball read in place): its offset is the
+    kernel's (/proc/self/fdinfo). None when there is none, or no /proc."""
+    import stat
+
+    best = None
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            st = os.stat(f"/proc/self/fd/{fd}")
+            if not stat.S_ISREG(st.st_mode) or st.st_size <= BAR_ABOVE or (best and st.st_size <= best[2]):
+                continue
+            with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
+                offset = int(info.readline().split()[1])  # "pos:\t<offset>"
+            if offset < st.st_size:  # at its end: read (or handed to worker processes, which read it themselves)
+                best = (os.readlink(f"/proc/self/fd/{fd}"), offset, st.st_size)
+        except (OSError, ValueError, IndexError):
+            continue  # closed meanwhile
+    return best
+
+
+def _bar(label: str, shown: set[str]) -> Iterator[Callable[[str], None]]:
+    """The terminal's view of a long command: a spinner with "label: what it reads now", and below it, while a
+    file over BAR_ABOVE is being read, a bar with bytes, rate and time left (a thread polls big_open_file)."""
+    import threading
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
+
+    class Sized(ProgressColumn):
+        """A column shown only for the file's task (the status line has no total)."""
+
+        def __init__(self, column: ProgressColumn, sized: bool = True) -> None:
+            super().__init__()
+            self.column, self.sized = column, sized
+
+        def render(self, task: Any) -> Any:
+            return self.column.render(task) if (task.total is not None) == self.sized else Text("")
+
+    bar = Progress(Sized(SpinnerColumn(), sized=False), TextColumn("{task.description}"), Sized(BarColumn()),
+                   Sized(DownloadColumn(binary_units=True)), Sized(TransferSpeedColumn()),
+                   Sized(TimeRemainingColumn()), console=console(stderr=True), transient=True)
+    status = bar.add_task(f"{label}: starting", total=None)
+    reading = bar.add_task("", total=1, visible=False)
+    stop = threading.Event()
+
+    def follow() -> None:
+        current = ""
+        while not stop.wait(0.2):
+            found = big_open_file()
+            if found is None:
+                bar.update(reading, visible=False)
+                current = ""
+                continue
+            path, offset, size = found
+            if path != current:
+                bar.reset(reading, total=size, completed=offset, description=f"  {os.path.basename(path)}",
+                          visible=True)
+                current = path
+            else:
+                bar.update(reading, completed=offset)
+
+    def say(text: str) -> None:
+        if text.startswith("hint: "):
+            if text[6:] not in shown:
+                shown.add(text[6:])
+                bar.console.print(f"virtdiag: {text}", markup=False, highlight=False)
+        else:
+            bar.update(status, description=f"{label}: {text}")
+
+    poller = threading.Thread(target=follow, name="virtdiag-progress", daemon=True)
+    with bar:
+        poller.start()
+        try:
+            yield say
+        finally:
+            stop.set()
+            poller.join()
+
+
 @contextlib.contextmanager
-def progress(label: str, quiet: bool) -> Iterator[Callable[[str], None]]:
-    """A spinner on the terminal (stderr) while a long scan runs, showing "label: what it reads now"; yields
-    the function that tells it. Nothing shows when stderr is piped or with --quiet."""
-    if quiet or not sys.stderr.isatty():
+def progress(label: str, quiet: bool, shown: set[str] | None = None) -> Iterator[Callable[[str], None]]:
+    """Yields `say`, which the engine tells what it does: "reading /var/log/messages (300 MiB)" updates the
+    terminal's status line and progress bar (see _bar); a text "hint: ..." (how to make a slow read faster)
+    is printed on stderr at once, before the slow work, and added to `shown`. On a pipe only the hints show;
+    with --quiet nothing."""
+    shown = set() if shown is None else shown
+    if quiet:
         yield lambda _text: None
-        return
-    with console(stderr=True).status(f"{label}: starting") as status:
-        yield lambda text: status.update(f"{label}: {text}")
+    elif sys.stderr.isatty():
+        yield from _bar(label, shown)
+    else:
+        def say(text: str) -> None:
+            if text.startswith("hint: ") and text[6:] not in shown:
+                shown.add(text[6:])
+                print(f"virtdiag: {text}", file=sys.stderr)
+        yield say
+
+
+def pipe_ends_us() -> None:
+    """From here on, a reader that closes standard output (`| head -1`) ends virtdiag silently with SIGPIPE, as
+    it ends cat or grep. Only for the process's real stdout (not a test runner's capture)."""
+    import signal
+
+    if sys.stdout is sys.__stdout__ and hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def now() -> str:
@@ -77,6 +219,9 @@ def emit(reports: list, fmt: Format, output: Path | None, lang: str, verbose: bo
     """Redact (unless told not to), then render every report in the chosen format, to a file or stdout."""
     from diagnose import engine, redact, render
 
+    if output is not None and str(output) == "-":
+        output = None
+    pipe_ends_us()
     stamp = now()
     reports = [redact.printable(report) for report in reports]
     for report in reports:
@@ -136,6 +281,9 @@ def read_input(text: list[str] | None, file: Path | None) -> str:
     if not text or text == ["-"]:
         if sys.stdin.isatty() and not text:
             raise fail("nothing to explain: give the error text, '-' for standard input, or --file PATH")
+        if sys.stdin.isatty():
+            print("virtdiag: reading the error from the terminal: paste it, then press Ctrl-D on a line of its own",
+                  file=sys.stderr)
         return sys.stdin.buffer.read(MAX_EXPLAIN_BYTES).decode("utf-8", errors="replace")
     return " ".join(text) if len(text) > 1 and all("\n" not in t for t in text) else "\n".join(text)
 
@@ -150,7 +298,7 @@ def _size(path: Path) -> int:
         return 0  # read_input says why it cannot be read
 
 
-def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Format = Format.text,
+def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Format | None = None,
                 output: Path | None = None, lang: str | None = None, probe: bool = False, verbose: bool = False,
                 redact_hosts: bool = False, no_redact: bool = False) -> int:
     """`virtdiag explain`: the exit code (0 something recognised, 1 nothing recognised)."""
@@ -163,15 +311,21 @@ def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Fo
 
         host = open_host(None)
     if file is not None and _size(file) > LOG_FILE_ABOVE:
+        from diagnose.host import logs, stageone
         from diagnose.host.base import Unreadable
 
         try:
-            report = engine.explain_file(str(file), chosen, host)
+            with progress(f"virtdiag: {file}", False) as say:
+                hint = stageone.slow_hint_for(str(file), logs.SLOW_NOTE_ABOVE)
+                if hint:
+                    say(f"hint: {hint}")
+                say("reading")
+                report = engine.explain_file(str(file), chosen, host)
         except Unreadable as exc:
             raise fail(str(exc)) from exc
     else:
         report = engine.explain(read_input(text, file), chosen, host)
-    emit([report], fmt, output, chosen, verbose, redact_hosts, no_redact)
+    emit([report], output_format(fmt, output), output, chosen, verbose, redact_hosts, no_redact)
     return 0 if report.findings else 1
 
 

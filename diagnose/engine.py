@@ -253,10 +253,10 @@ def _stage_one(source: str) -> object:
     """Stage one for plain logs of a source: the literals of every pattern that reads it, and those of the
     host checks' log taps, in one hyperscan database; None without hyperscan (then every line is read)."""
     from diagnose import checks
-    from diagnose.host import logs, logscan
+    from diagnose.host import logs, stageone
 
     _, matcher = loaded()
-    return logscan.literal_database(matcher.literals(source) + logs.tap_literals(checks.taps(), source))
+    return stageone.database(matcher.literals(source) + logs.tap_literals(checks.taps(), source))
 
 
 def _probe_hits(
@@ -283,11 +283,11 @@ def _probe_hits(
 def _ask_daemon(state: HostState, uri: str, timeout: float, report: Report) -> list[Hit]:
     """Merge the live daemon's view into the state; a daemon that cannot be asked is skipped, and its
     error is itself evidence (daemon down, socket permissions, a URI typo...)."""
-    from diagnose.host import live
+    from diagnose.host import live, virsh_cli
 
     report.target["uri"] = uri
     try:
-        live_state = live.gather(uri, timeout)
+        live_state = virsh_cli.ask(uri, timeout)  # libvirt-python, else virsh -r
     except live.LiveUnavailable as exc:
         report.skipped.append(Skipped(f"libvirt daemon at {uri}", str(exc)))
         _, matcher = loaded()
@@ -298,7 +298,7 @@ def _ask_daemon(state: HostState, uri: str, timeout: float, report: Report) -> l
     for what, message in live_state.errors:
         report.skipped.append(Skipped(f"libvirt {what}", message))
     try:  # the daemon's guests are kept even when domcapabilities does not answer in time
-        live.guest_domcaps(uri, state, timeout)
+        virsh_cli.ask_domcaps(uri, state, timeout)
         refused = sorted({error for error in state.domcaps_errors.values() if "read only" in error.lower()})
         if refused:
             report.skipped.append(Skipped("libvirt domcapabilities (pre-flight checks of CPU, machine, firmware)",
@@ -331,8 +331,9 @@ def _run_checks(state: HostState, ask: Ask, report: Report) -> list[Hit]:
 
 
 def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str | None = None,
-         timeout: float = 30.0, progress: Callable[[str], None] | None = None) -> Report:
-    """A host (live "/", a copied tree, an extracted sosreport or a sosreport tarball) -> findings.
+         timeout: float = 10.0, progress: Callable[[str], None] | None = None, member: str = "") -> Report:
+    """A host (live "/", a copied tree, an extracted sosreport or insights archive, a tarball of one, or
+    `member`, a host's sosreport inside a `sos collect` tarball) -> findings.
 
     collect (files, then the daemon) -> match (logs, host checks) -> probe -> rank. On the live host (or
     with `connect`), the libvirt daemon is asked too, read-only. `progress`, if given, is told what is
@@ -349,10 +350,10 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     say = progress or (lambda _: None)
     catalog, matcher = loaded()
     report = Report(kind="scan")
-    host = open_host(root, connect)
+    host = open_host(root, connect, member)
     try:
         state = gather(host)
-        report.target = {"root": host.label, "kind": "sosreport" if host.is_sosreport else host.kind}
+        report.target = {"root": host.label, "kind": host.collector or host.kind}
         daemon_hits: list[Hit] = []
         if host.is_live or connect:
             libvirt_conf = state.confs.get("libvirt-conf")

@@ -119,8 +119,10 @@ def template_regex(template: str) -> str:
             # at the start nothing stops it, and before " %s" only a space does: one word (a name, a path);
             # last: up to an appended ": detail"
             spaced = index + 2 < len(parts) and parts[index + 1].text == " " and parts[index + 2].kind in ("s", "m")
+            # last: up to an appended ": detail", or empty at the end of the line (libvirt printed an empty
+            # string: "Could not start 'swtpm'. exitstatus: 1, error:")
             value = r"\S+" if index == 0 or spaced else \
-                r".+?(?=\s*:\s|\s*$)" if last else r".*?" if quoted else r".+?"
+                r"(?:.+?(?=\s*:\s|\s*$)|(?=\s*$))" if last else r".*?" if quoted else r".+?"
         if part.argument in seen:
             out.append(f"(?:{value})")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 
@@ -182,7 +183,8 @@ def parse_group(text: str) -> dict[str, list[str]]:
 
 def find_package(lines: Iterable[tuple[int, str]], name: str) -> tuple[int, str, str] | None:
     """An installed package's (line number, version, line) in a package list: /var/lib/dpkg/status
-    stanzas, `dpkg -l` rows, or rpm NVRA lines (a sosreport's installed-rpms and rpm/package-data)."""
+    stanzas, `dpkg -l` rows, rpm NVRA lines (a sosreport's installed-rpms and rpm/package-data), or the
+    JSON lines of an insights archive's `rpm -qa --qf`."""
     rpm = re.compile(rf"^{re.escape(name)}-(\d[\w.+~^]*-[\w.+~^]+?)(?:\.\w+)?(?=~~|\s|$)")  # name-version-release.arch
     stanza = ""
     installed = False
@@ -199,6 +201,13 @@ def find_package(lines: Iterable[tuple[int, str]], name: str) -> tuple[int, str,
         m = rpm.match(line)
         if m:
             return number, m.group(1), line
+        if line.startswith("{") and f'"name":"{name}"' in line.replace(" ", ""):  # insights: rpm -qa as JSON
+            try:
+                fields = json.loads(line)
+            except ValueError:
+                continue
+            if fields.get("name") == name and fields.get("version"):
+                return number, f"{fields['version']}-{fields.get('release', '')}".rstrip("-"), line
     return None
 
 

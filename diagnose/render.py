@@ -169,7 +169,8 @@ def to_text(report: Report, console: Any, lang: str = "en", verbose: bool = Fals
     if report.kind == "scan":
         target = report.target
         counts = {sev: sum(1 for f in report.findings if f.severity == sev) for sev in SEVERITY_STYLE}
-        summary = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or words["clean"]
+        summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}"
+                            for sev, n in counts.items() if n) or words["clean"]
         name = target.get("hostname", "")
         console.print(f"[bold]virtdiag scan[/bold] {escape(target.get('root', ''))} ({target.get('kind', '')}"
                       f"{', ' + escape(name) if name else ''}): {summary}")

@@ -51,6 +51,7 @@ class HostState:
     domains: list[XmlDoc] = field(default_factory=list)
     live_domains: list[XmlDoc] = field(default_factory=list)
     networks: list[XmlDoc] = field(default_factory=list)
+    defined_networks: set[str] | None = None  # every defined network's name; None: the definitions were not read
     active_networks: set[str] | None = None
     autostart_networks: set[str] | None = None
     confs: dict[str, tuple[str, str]] = field(default_factory=dict)  # source -> (path, text)

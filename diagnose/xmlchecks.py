@@ -36,6 +36,11 @@ class XmlDoc:
     error_line: int = 0
     too_large: bool = False  # over MAX_XML_BYTES: not parsed, which says nothing of its syntax
 
+    @property
+    def name(self) -> str:
+        """The guest's or network's <name>, "" when it has none (or did not parse)."""
+        return (self.root.findtext("name") or "").strip() if self.root is not None else ""
+
 
 def parse(text: str, source: str = "paste", path: str = "", first_line: int = 1) -> XmlDoc:
     from lxml import etree  # lazy: explain on plain text never loads lxml

@@ -31,7 +31,9 @@ setup() {
   fi
   if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
-    python3 -m venv .venv
+    # Debian's own python3 when there is one: the non-root tests run virtdiag as nobody, who may not read
+    # an interpreter installed under /root (pyenv)
+    if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m venv .venv; else python3 -m venv .venv; fi
   fi
   echo "== installing virtdiag into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,fast]'
@@ -53,7 +55,7 @@ case "${1:-}" in
   test)
     setup
     echo "== ruff"
-    .venv/bin/ruff check diagnose tests bench scripts
+    .venv/bin/ruff check diagnose virtdiag tests bench scripts
     echo "== mypy"
     .venv/bin/mypy
     echo "== catalog lint"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -97,3 +98,35 @@ def test_explain_file_of_a_big_binary_file_is_one_line(tmp_path):
     result = runner.invoke(app, ["explain", "--file", str(blob)])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("virtdiag: ") and "binary" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_scan_of_a_folder_with_nothing_of_a_host_is_one_line_exit_2(tmp_path):
+    """An empty folder, or one of unrelated files: nothing read is not "nothing wrong"."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("customer says the VM is slow\n")
+    for folder in ("empty", "junk"):
+        result = runner.invoke(app, ["scan", str(tmp_path / folder)])
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert result.stderr == (f"virtdiag: {tmp_path / folder}: no host in it (expected a sosreport (a tarball or "
+                                 "extracted), an insights-client archive, a `sos collect` tarball, a folder of those, "
+                                 "or a copy of a host's /etc and /var)\n")
+
+
+def test_scan_of_a_folder_of_sosreports_reports_each_host(tmp_path):
+    """A case folder as support receives it: sosreports extracted side by side (and a stray tarball that is
+    not one: said in one line, the others still read)."""
+    import shutil
+
+    hosts = Path(__file__).resolve().parent.parent / "samples" / "hosts"
+    for case in ("sosreport-bridge-missing", "sos-collect-two-hosts"):
+        for top in (hosts / case).glob("sosreport-*"):
+            shutil.copytree(top, tmp_path / top.name, symlinks=True)
+    (tmp_path / "broken.tar.gz").write_bytes(b"not a tarball at all")
+    result = runner.invoke(app, ["scan", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    reports = json.loads(result.stdout)["hosts"]
+    assert [(r["target"]["hostname"], [f["id"] for f in r["findings"]]) for r in reports] == [
+        ("kvm1", ["bridge-missing"]), ("kvm2", ["network-not-started"]), ("kvmhost", ["bridge-missing"])]
+    assert result.stderr == f"virtdiag: {tmp_path / 'broken.tar.gz'}: not a readable tar archive (truncated header); " \
+                            "skipped\n"

@@ -114,7 +114,7 @@ def test_zstd_sosreport_is_read(tmp_path: Path) -> None:
     zst = write_zst(tmp_path / "sosreport-hostile-2024.tar.zst")
     gz = corpus.write_tar(tmp_path / "sosreport-hostile-2024.tar.gz", corpus.base_members())
     host = reader.open_host(str(zst))
-    assert host.is_sosreport and host.read_text("/etc/hostname") == "hostile-host\n"
+    assert host.is_collected and host.read_text("/etc/hostname") == "hostile-host\n"
     host.close()
     assert summary(zst) == summary(gz)
     assert corpus.BASE_FINDING in {finding[0] for finding in summary(zst)}

@@ -104,6 +104,21 @@ def test_domcapabilities_timeout_kills_ssh_too(fake_ssh: Path) -> None:
         kill_all(processes)
 
 
+@pytest.mark.skipif(shutil.which("virsh") is None, reason="virsh (libvirt-clients) is not installed")
+def test_virsh_fallback_timeout_kills_ssh_too(fake_ssh: Path) -> None:
+    """Without libvirt-python virtdiag asks through `virsh -r`: its time limit takes virsh, the ssh virsh
+    started and that ssh's child with it."""
+    from diagnose.host import virsh_cli
+
+    with pytest.raises(live.LiveUnavailable, match="did not answer virsh within the time limit"):
+        virsh_cli.gather(URI.format(port=""), timeout=2)
+    processes = recorded(fake_ssh, seconds=0)
+    try:
+        assert wait_gone(processes, 3) == []
+    finally:
+        kill_all(processes)
+
+
 GATHER = """
 import sys
 from diagnose.host import live
@@ -156,7 +171,7 @@ def test_scan_connect_to_a_host_that_never_answers_leaves_no_ssh(tmp_path: Path)
     port = server.getsockname()[1]
     env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}  # no user's ssh config
     try:
-        done = subprocess.run([*CLI, "scan", "--root", str(tmp_path), "--connect", URI.format(port=f":{port}"),
+        done = subprocess.run([*CLI, "scan", "--connect", URI.format(port=f":{port}"),
                                "--timeout", "3", "--format", "json"], capture_output=True, text=True, env=env,
                               timeout=60, check=False)
         assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]

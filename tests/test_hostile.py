@@ -587,7 +587,6 @@ ARCHIVE_EXPECT = {
                         "/etc/libvirt/qemu/escape.xml": "never followed out"},
     "hardlink-members": {"/etc/libvirt/virtqemud.conf": "hard link", "/etc/libvirt/network.conf": "hard link"},
     "device-members": {"/etc/libvirt/libvirt.conf": "device", "/var/log/messages": "FIFO"},
-    "not-a-sosreport": {"{archive}": "does not look like a sosreport"},
     "flat-tree": {},
     "duplicate-names": {},
     "weird-names": {},
@@ -603,8 +602,7 @@ def test_hostile_archive(name: str, tmp_path: Path) -> None:
     report = scan(archive)
     assert sorted(tmp_path.rglob("*")) == before
     assert not Path("/tmp/virtdiag-evil.conf").exists()
-    if name != "not-a-sosreport":
-        assert corpus.BASE_FINDING in ids(report), (ids(report), report.skipped)
+    assert corpus.BASE_FINDING in ids(report), (ids(report), report.skipped)
     skipped = reasons(report)
     for what, word in ARCHIVE_EXPECT[name].items():
         what = what.replace("{archive}", str(archive))
@@ -612,6 +610,18 @@ def test_hostile_archive(name: str, tmp_path: Path) -> None:
     no_secrets(str(report.findings) + str(report.skipped))
     out = runner_ok(["scan", "--root", str(archive), "--format", "json"])
     no_secrets(out)
+
+
+def test_an_archive_with_nothing_of_a_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Nothing read is not "nothing wrong": a tarball holding nothing of a host is refused, and the
+    command says what it expected, in one line, exit 2."""
+    archive = corpus.write_tar(tmp_path / "not-a-sosreport.tar.gz", corpus.archive_cases()["not-a-sosreport"])
+    with pytest.raises(host_base.Unreadable, match="no sos_commands/"):
+        scan(archive)
+    result = CliRunner().invoke(app, ["scan", "--root", str(archive)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"virtdiag: {archive}: ") and result.stderr.count("\n") == 1
+    assert "expected a sosreport" in result.stderr
 
 
 def test_archive_links_resolve_inside_the_archive(tmp_path: Path) -> None:
@@ -724,9 +734,11 @@ def test_corrupt_archive(broken: dict[str, Path]) -> None:
 
 
 def test_empty_archive(broken: dict[str, Path]) -> None:
-    report = scan(broken["zeros.tar"])
-    assert any("holds no files" in s.reason for s in report.skipped)
-    runner_ok(["scan", "--root", str(broken["zeros.tar"])], codes=(0,))
+    """An archive of nothing is not a healthy host: one line saying so, exit 2."""
+    with pytest.raises(host_base.Unreadable, match="holds no files"):
+        scan(broken["zeros.tar"])
+    result = runner.invoke(app, ["scan", "--root", str(broken["zeros.tar"])])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "the archive holds no files" in result.stderr
 
 
 # --- a hung daemon ----------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def test_gather_reads_domains_networks_pools_and_devices(libvirt_python):
 
 
 def test_scan_with_the_test_driver_finds_its_latent_problems(libvirt_python, tmp_path):
-    report = engine.scan(str(tmp_path), connect="test:///default", timeout=20)
+    report = engine.scan(None, connect="test:///default", timeout=20)
     assert report.target["uri"] == "test:///default"
     found = {(f.id, f.captures) for f in report.findings}
     assert ("network-not-autostarted", (("guest", "test"), ("network", "default"))) in found
@@ -39,11 +39,11 @@ def test_scan_with_the_test_driver_finds_its_latent_problems(libvirt_python, tmp
 
 
 def test_a_daemon_that_is_not_there_is_skipped_and_is_a_finding(libvirt_python, tmp_path):
-    report = engine.scan(str(tmp_path), connect=f"qemu:///system?socket={tmp_path}/libvirt-sock", timeout=10)
+    report = engine.scan(None, connect=f"qemu:///system?socket={tmp_path}/libvirt-sock", timeout=10)
     assert any("libvirt-sock" in s.reason for s in report.skipped)
     assert "daemon-not-running" in {f.id for f in report.findings}
 
 
 def test_bad_uri_is_explained(libvirt_python, tmp_path):
-    report = engine.scan(str(tmp_path), connect="qemu://system", timeout=10)
+    report = engine.scan(None, connect="qemu://system", timeout=10)
     assert "uri-invalid" in {f.id for f in report.findings}

@@ -65,7 +65,7 @@ def xml_evidence(doc: XmlDoc, node: etree._Element | None, text: str) -> Evidenc
 
 
 def doc_name(doc: XmlDoc) -> str:
-    return (doc.root.findtext("name") or "").strip() if doc.root is not None else ""
+    return doc.name
 
 
 def defined(state: HostState) -> list[XmlDoc]:

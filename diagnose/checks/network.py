@@ -48,20 +48,24 @@ def guest_networks(state: HostState, ask: Ask) -> list[Hit]:
         if dominfo and dominfo[1].get("Autostart") == "enable":  # a sosreport: the guest starts with the host
             evidence.append(Evidence("virsh-dominfo", 0, f"{doc_name(doc)} is set to autostart (Autostart: enable)",
                                      dominfo[0]))
-        if network not in by_name:
+        net_doc = by_name.get(network)
+        if net_doc is None and state.defined_networks is None:
+            continue  # the network definitions were not read (an insights archive): nothing to judge by
+        if net_doc is None and network not in (state.defined_networks or ()):
             hits.append(new_hit("network-not-started", captures,
                              [*evidence, Evidence("network-xml", 0, f"no network {network!r} is defined")], 0.8))
             continue
+        where = net_doc.path if net_doc is not None else "virsh net-list --all"
         inactive = state.active_networks is not None and network not in state.active_networks
-        no_autostart = state.autostart_networks is not None and network not in state.autostart_networks
-        net_doc = by_name[network]
+        no_autostart = (state.autostart_networks is not None and net_doc is not None
+                        and network not in state.autostart_networks)
         if inactive:
             what = "is not active" + (" and is not set to autostart" if no_autostart else "")
-            evidence.append(Evidence("network-xml", 1, f"network {network} {what}", net_doc.path))
+            evidence.append(Evidence("network-xml", 1, f"network {network} {what}", where))
             hits.append(new_hit("network-not-started", captures, evidence, 0.85))
         elif no_autostart:
             evidence.append(Evidence("network-xml", 1, f"network {network} is active but not set to autostart",
-                                     net_doc.path))
+                                     where))
             hits.append(new_hit("network-not-autostarted", captures, evidence, 0.8))
     return hits
 

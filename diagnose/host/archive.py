@@ -90,23 +90,43 @@ ZSTD_MISSING = "a zstd-compressed archive: install the zstandard package (pip in
 
 
 @contextlib.contextmanager
-def _open_tar(archive: Path, info_class: type[tarfile.TarInfo]) -> Iterator[tarfile.TarFile]:
-    """The archive as a tar stream: gzip, bzip2, xz or none by tarfile itself; zstd by tarfile where it can
-    (Python 3.14), else by the optional zstandard package; without either, Unreadable with the reason."""
+def _open_tar(archive: Path, info_class: type[tarfile.TarInfo], member: str = "") -> Iterator[tarfile.TarFile]:
+    """The archive as a tar stream; with `member`, the tarball of that name inside it (a host's sosreport in a
+    `sos collect` tarball), streamed from the outer one, never extracted."""
     with open(archive, "rb") as raw:
-        is_zstd = raw.read(4) == ZSTD_MAGIC
-        raw.seek(0)
-        if not is_zstd or "zst" in getattr(tarfile.TarFile, "OPEN_METH", {}):
-            with tarfile.open(fileobj=raw, mode="r|zst" if is_zstd else "r|*", tarinfo=info_class) as tar:
+        if not member:
+            with _tar_stream(raw, info_class, str(archive)) as tar:
                 yield tar
             return
-        try:
-            import zstandard
-        except ImportError:
-            raise Unreadable(f"{archive}: {ZSTD_MISSING}") from None
-        with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream, \
-                tarfile.open(fileobj=stream, mode="r|", tarinfo=info_class) as tar:
+        with _tar_stream(raw, _CappedTarInfo, str(archive)) as outer:
+            for entry in outer:
+                if entry.isfile() and _member_name(entry.name) == member:
+                    inner = outer.extractfile(entry)
+                    if inner is None:
+                        break
+                    with _tar_stream(inner, info_class, f"{archive}:{member}") as tar:
+                        yield tar
+                    return
+        raise Unreadable(f"{archive}: it holds no {member}")
+
+
+@contextlib.contextmanager
+def _tar_stream(raw: IO[bytes], info_class: type[tarfile.TarInfo], label: str) -> Iterator[tarfile.TarFile]:
+    """A tar stream: gzip, bzip2, xz or none by tarfile itself; zstd by tarfile where it can (Python 3.14),
+    else by the optional zstandard package; without either, Unreadable with the reason."""
+    peek = getattr(raw, "peek", None)
+    is_zstd = (peek(4) if peek is not None else b"")[:4] == ZSTD_MAGIC
+    if not is_zstd or "zst" in getattr(tarfile.TarFile, "OPEN_METH", {}):
+        with tarfile.open(fileobj=raw, mode="r|zst" if is_zstd else "r|*", tarinfo=info_class) as tar:
             yield tar
+        return
+    try:
+        import zstandard
+    except ImportError:
+        raise Unreadable(f"{label}: {ZSTD_MISSING}") from None
+    with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream, \
+            tarfile.open(fileobj=stream, mode="r|", tarinfo=info_class) as tar:
+        yield tar
 
 
 def _archive_errors() -> tuple[type[BaseException], ...]:
@@ -138,11 +158,29 @@ class ArchiveHost(Host):
     packed: set[str] = field(default_factory=set)  # members whose contents are kept gzip-compressed
     unkept: dict[str, str] = field(default_factory=dict)  # regular members not kept -> why
 
+    member: str = ""  # the host's own tarball inside `archive` (a sos collect tarball), or ""
+
     @classmethod
-    def open(cls, archive: Path) -> ArchiveHost:
-        host = cls(label=str(archive), kind="sosreport", archive=archive)
+    def open(cls, archive: Path, member: str = "") -> ArchiveHost:
+        host = cls(label=f"{archive}:{member}" if member else str(archive), kind="sosreport", archive=archive,
+                   member=member)
         host._index()
+        if "insights_archive.txt" in host.members and "data" in host.directories.get("", set()):
+            host._reroot("data")  # an insights-client core archive: the host's files are under data/
+        host.kind = host.collector or "tree"
         return host
+
+    def _reroot(self, top: str) -> None:
+        """Read the archive from one of its directories on."""
+        cut = top + "/"
+        self.members = {k[len(cut):]: m for k, m in self.members.items() if k.startswith(cut)}
+        self.contents = {k[len(cut):]: v for k, v in self.contents.items() if k.startswith(cut)}
+        self.packed = {k[len(cut):] for k in self.packed if k.startswith(cut)}
+        self.unkept = {k[len(cut):]: v for k, v in self.unkept.items() if k.startswith(cut)}
+        self.directories = {}
+        for name in self.members:
+            self._add_dirs(name)
+        self.prefix += cut
 
     def _add_dirs(self, path: str) -> None:
         parts = path.split("/")
@@ -164,11 +202,11 @@ class ArchiveHost(Host):
         prefix: str | None = None
         info_class = _tarinfo_class()
         try:
-            with _open_tar(self.archive, info_class) as tar:
+            with _open_tar(self.archive, info_class, self.member) as tar:
                 for member in tar:
                     count += 1
                     if count > MAX_ARCHIVE_MEMBERS:
-                        self.note(str(self.archive), f"stopped reading after {MAX_ARCHIVE_MEMBERS} members")
+                        self.note(self.label, f"stopped reading after {MAX_ARCHIVE_MEMBERS} members")
                         break
                     name = _member_name(member.name)
                     if name is None:
@@ -192,7 +230,7 @@ class ArchiveHost(Host):
                         continue
                     read += member.size
                     if read > MAX_ARCHIVE_READ:
-                        self.note(str(self.archive), f"stopped reading: the archive expands past "
+                        self.note(self.label, f"stopped reading: the archive expands past "
                                   f"{_size(MAX_ARCHIVE_READ)} (a decompression bomb?)")
                         self.unkept[name] = "not read: reading stopped at the archive size cap"
                         break
@@ -212,26 +250,25 @@ class ArchiveHost(Host):
                     kept += len(data)
                     self.contents[name] = data
                     if got < size:
-                        self.note(str(self.archive), f"archive truncated: it ends inside {one_line(name)}")
+                        self.note(self.label, f"archive truncated: it ends inside {one_line(name)}")
                         break
                     if member.size > MAX_MEMBER:
                         self._member_note(f"/{name}", f"only the first {_size(MAX_MEMBER)} read")
         except _archive_errors() as exc:
             detail = one_line(str(exc) or type(exc).__name__)
             if not self.members:
-                raise Unreadable(f"{self.archive}: not a readable tar archive ({detail})") from exc
-            self.note(str(self.archive), f"archive damaged or truncated, read what came before: {detail}")
+                raise Unreadable(f"{self.label}: not a readable tar archive ({detail})") from exc
+            self.note(self.label, f"archive damaged or truncated, read what came before: {detail}")
         finally:
             for reason, many in self.noted.items():
                 if many > 10:
-                    self.note(str(self.archive), f"{many - 10} more members: {reason}")
+                    self.note(self.label, f"{many - 10} more members: {reason}")
         if info_class.ended_early and self.members:
-            self.note(str(self.archive), f"archive truncated: it ends without the end-of-archive blocks "
+            self.note(self.label, f"archive truncated: it ends without the end-of-archive blocks "
                       f"({info_class.ended_early}); read what came before")
         if not self.members and not self.skipped:
-            self.note(str(self.archive), "the archive holds no files")
-        if not self.is_sosreport:
-            self.kind = "tree"
+            self.note(self.label, "the archive holds no files")
+
 
     def _key(self, path: str) -> str:
         return str(_relative(path)).rstrip("/") if path not in ("/", "") else ""

@@ -118,7 +118,7 @@ class Host:
     """A host seen through one root. Subclasses read a directory tree or a tarball."""
 
     label: str
-    kind: str  # live | tree | sosreport
+    kind: str  # live | tree | sosreport | insights | remote
     skipped: list[tuple[str, str]] = field(default_factory=list)
     noted_once: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
@@ -127,8 +127,17 @@ class Host:
         return self.kind == "live"
 
     @property
-    def is_sosreport(self) -> bool:
-        return self.exists("sos_commands") or self.exists("sos_reports")
+    def is_collected(self) -> bool:
+        """A sosreport or an insights-client archive: command outputs (sos_commands/, insights_commands/)
+        stand in for the live /run, /proc and /sys they copy only in part."""
+        return self.collector != ""
+
+    @property
+    def collector(self) -> str:
+        """What made this copy of a host: "sosreport", "insights" (insights-client) or ""."""
+        if self.exists("sos_commands"):
+            return "sosreport"
+        return "insights" if self.exists("insights_commands") else ""
 
     # backends implement these five
     def stat(self, path: str) -> os.stat_result | None:
@@ -289,7 +298,7 @@ class Host:
 
     def find(self, source: str) -> list[str]:
         """Every existing path of a source on this host, in a stable order."""
-        patterns = layout.paths(source, self.is_sosreport)
+        patterns = layout.paths(source, self.is_collected)
         found: list[str] = []
         seen: set[str] = set()
         for pattern in patterns:

@@ -140,6 +140,9 @@ def gather(host: Host) -> HostState:
     rows = virsh.parse_virsh_list(net_list[1]) if net_list else None
     if state.active_networks is None and rows is not None:
         state.active_networks = {name for name, net_state, _ in rows if net_state == "active"}
+    networks_dir = SOURCE_BY_NAME["network-xml"].paths[0].rpartition("/")[0]
+    if host.is_live or host.is_dir(networks_dir) or rows is not None:  # an insights archive has neither
+        state.defined_networks = {doc.name for doc in state.networks} | {name for name, _, _ in rows or ()}
     if state.networks:
         state.autostart_networks = _stems(host, "network-autostart") or set()
     cpuinfo = _first(host, "cpuinfo")

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Source:
     """A kind of evidence: where it lives on a host (and in a copy of one; globs allowed) and, in a
-    sosreport, the command outputs that hold it too. A probe may name files under a directory source
-    (`/sys/class/net/<bridge>/bridge`): the table holds the directory."""
+    sosreport or an insights-client archive, the command outputs that hold it too (sos_commands/...,
+    insights_commands/...). A probe may name files under a directory source (`/sys/class/net/<bridge>/bridge`):
+    the table holds the directory."""
 
     name: str
     paths: tuple[str, ...]
-    sos: tuple[str, ...] = ()
-    sos_first: bool = False  # in a sosreport, its command outputs are read before the files
+    commands: tuple[str, ...] = ()
+    commands_first: bool = False  # in a sosreport, its command outputs are read before the files
 
 
 SOURCES: tuple[Source, ...] = (
@@ -40,19 +41,21 @@ SOURCES: tuple[Source, ...] = (
     Source("network-xml", ("/etc/libvirt/qemu/networks/*.xml",)),
     Source("network-xml-live", ("/run/libvirt/network/*.xml", "/var/run/libvirt/network/*.xml")),
     Source("network-autostart", ("/etc/libvirt/qemu/networks/autostart/*.xml",)),
-    Source("virsh-list", (), ("sos_commands/virsh/virsh_-r_list_--all", "sos_commands/libvirt/virsh_-r_list_--all")),
+    Source("virsh-list", (), ("sos_commands/virsh/virsh_-r_list_--all", "sos_commands/libvirt/virsh_-r_list_--all",
+                                  "insights_commands/virsh_--readonly_list_--all")),
     Source("virsh-net-list", (), ("sos_commands/virsh/virsh_-r_net-list_--all",
                                   "sos_commands/libvirt/virsh_-r_net-list_--all")),
     Source("virsh-dominfo", (), ("sos_commands/virsh/virsh_-r_dominfo_*",)),
     Source("virsh-capabilities", (), ("sos_commands/virsh/virsh_-r_capabilities",
                                       "sos_commands/libvirt/virsh_capabilities")),  # sos 3.2's libvirt plugin
     Source("cpuinfo", ("/proc/cpuinfo",)),
-    Source("modules", ("/proc/modules",), ("sos_commands/kernel/lsmod",)),
+    Source("modules", ("/proc/modules",), ("sos_commands/kernel/lsmod", "insights_commands/lsmod")),
     Source("cmdline", ("/proc/cmdline",)),
     Source("meminfo", ("/proc/meminfo",)),
     Source("mounts", ("/proc/mounts",)),
     Source("hosts", ("/etc/hosts",)),
-    Source("hostname", ("/etc/hostname",), ("hostname", "sos_commands/general/hostname", "sos_commands/host/hostname")),
+    Source("hostname", ("/etc/hostname",), ("hostname", "sos_commands/general/hostname", "sos_commands/host/hostname",
+                                               "insights_commands/hostname_-f", "insights_commands/hostname")),
     Source("sysconfig-network", ("/etc/sysconfig/network",)),  # RHEL 6 and older: HOSTNAME=, no /etc/hostname
     Source("group", ("/etc/group",)),
     Source("passwd", ("/etc/passwd",)),
@@ -68,7 +71,8 @@ SOURCES: tuple[Source, ...] = (
     Source("systemd-wants", ("/etc/systemd/system/sockets.target.wants",
                              "/etc/systemd/system/multi-user.target.wants")),
     Source("systemd-units", ("/run/systemd/units",), ("sos_commands/systemd/systemctl_list-units",
-                                                        "sos_commands/systemd/systemctl_list-units_--all")),
+                                                        "sos_commands/systemd/systemctl_list-units_--all",
+                                                        "insights_commands/systemctl_list-units")),
     Source("dbus-socket", ("/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket")),
     Source("polkitd", ("/usr/lib/polkit-1/polkitd", "/usr/libexec/polkitd")),
     Source("dev-kvm", ("/dev/kvm",)),
@@ -77,23 +81,27 @@ SOURCES: tuple[Source, ...] = (
     Source("selinux-enforce", ("/sys/fs/selinux/enforce",)),
     Source("apparmor-enabled", ("/sys/module/apparmor/parameters/enabled",)),
     Source("sys-net", ("/sys/class/net",)),
-    Source("ip-details", (), ("sos_commands/networking/ip_-d_address", "sos_commands/networking/ip_-d_link")),
+    Source("ip-details", (), ("sos_commands/networking/ip_-d_address", "sos_commands/networking/ip_-d_link",
+                                   "insights_commands/ip_-s_-d_link")),
     Source("ifupdown", ("/etc/network/interfaces", "/etc/network/interfaces.d/*")),
     Source("nm-connections", ("/etc/NetworkManager/system-connections/*",)),
-    Source("processes", ("/proc",), ("sos_commands/process/ps_auxwww", "sos_commands/process/ps_auxfwww")),
+    Source("processes", ("/proc",), ("sos_commands/process/ps_auxwww", "sos_commands/process/ps_auxfwww",
+                                       "insights_commands/ps_auxww", "insights_commands/ps_aux")),
     Source("libvirt-dnsmasq", ("/var/lib/libvirt/dnsmasq",)),  # libvirt's own dnsmasq runs with files here
     Source("sockets", ("/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6")),
     Source("firewalld-pid", ("/run/firewalld.pid", "/var/run/firewalld.pid"),
            ("sos_commands/firewalld/firewall-cmd_--state",)),
     Source("firewalld-conf", ("/etc/firewalld/firewalld.conf",)),
     Source("firewalld-zones", ("/etc/firewalld/zones/libvirt.xml", "/usr/lib/firewalld/zones/libvirt.xml"),
-           ("sos_commands/firewalld/firewall-cmd_--list-all-zones",)),
+           ("sos_commands/firewalld/firewall-cmd_--list-all-zones",
+            "insights_commands/firewall-cmd_--list-all-zones")),
     Source("package-lists", ("/var/lib/dpkg/status",),  # RHEL's /var/lib/rpm is a binary database: not read
-           ("installed-rpms", "sos_commands/rpm/package-data", "installed-debs", "sos_commands/dpkg/dpkg_-l")),
+           ("installed-rpms", "sos_commands/rpm/package-data", "installed-debs", "sos_commands/dpkg/dpkg_-l",
+            "insights_commands/rpm_-qa*")),
     Source("iommu-groups", ("/sys/kernel/iommu_groups",)),
     Source("pci-devices", ("/sys/bus/pci/devices",)),
     Source("kernel-logs", ("/var/log/dmesg", "/var/log/kern.log", "/var/log/messages", "/var/log/syslog"),
-           ("sos_commands/kernel/dmesg",), sos_first=True),
+           ("sos_commands/kernel/dmesg", "insights_commands/dmesg"), commands_first=True),
     Source("kvm-parameters", ("/sys/module/kvm/parameters",)),
     Source("unsafe-interrupts", ("/sys/module/kvm/parameters/allow_unsafe_assigned_interrupts",
                                  "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")),
@@ -114,12 +122,13 @@ CONF_SOURCES = ("libvirtd-conf", "virtqemud-conf", "virtnetworkd-conf", "virtpro
 
 
 
-def paths(name: str, sosreport: bool = False) -> tuple[str, ...]:
-    """Where a source lives, in the order it is read: its files, and a sosreport's command outputs."""
+def paths(name: str, collected: bool = False) -> tuple[str, ...]:
+    """Where a source lives, in the order it is read: its files, and (in a sosreport or an insights archive)
+    the command outputs."""
     source = SOURCE_BY_NAME[name]
-    if not sosreport:
+    if not collected:
         return source.paths
-    return source.sos + source.paths if source.sos_first else source.paths + source.sos
+    return source.commands + source.paths if source.commands_first else source.paths + source.commands
 
 
 def path(name: str) -> str:

@@ -19,7 +19,7 @@ from diagnose.state import HostState
 from diagnose.virsh import parse_capabilities
 from diagnose.xmlchecks import parse
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 10.0
 
 
 class LiveUnavailable(Exception):
@@ -256,6 +256,7 @@ def merge_into(state: HostState, live: LiveState) -> None:
     state.networks.extend(parse(n.xml, "libvirt-api", f"virsh net-dumpxml {n.name}") for n in live.networks)
     live.errors.extend((doc.path, doc.error) for doc in (*state.domains, *state.live_domains, *state.networks)
                        if doc.source == "libvirt-api" and doc.too_large)  # under skipped: too large, not read
+    state.defined_networks = {n.name for n in live.networks}
     state.active_networks = {n.name for n in live.networks if n.active}
     state.autostart_networks = {n.name for n in live.networks if n.autostart}
     if live.hostname and not state.hostname:
@@ -266,8 +267,7 @@ def merge_into(state: HostState, live: LiveState) -> None:
 
 
 def _doc_name(doc: Any) -> str:
-    root = getattr(doc, "root", None)
-    return (root.findtext("name") or "").strip() if root is not None else ""
+    return str(getattr(doc, "name", ""))
 
 
 def guest_domcaps(uri: str, state: HostState, timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from diagnose import journal
-from diagnose.host import logscan
+from diagnose.host import logscan, stageone
 from diagnose.host.base import BINARY_PROBE, CHUNK, Host, Unreadable, looks_binary
 from diagnose.host.gather import log_paths
 from diagnose.host.layout import LOG_SOURCES
@@ -34,8 +34,7 @@ def stream(host: Host, source: str, path: str, stage_one: StageOne) -> Iterator[
                 size = handle.seek(0, 2)
                 real = host.real_path(path)
                 if real and size > logscan.SPLIT_ABOVE and (os.cpu_count() or 1) > 1:
-                    found: Iterator[tuple[int, bytes]] = iter(logscan.marked_lines_parallel(
-                        real, size, lambda why: host.note(path, why)))
+                    found: Iterator[tuple[int, bytes]] = iter(logscan.marked_lines_parallel(real, size))
                 else:
                     found = logscan.marked_lines(handle)
                 for number, raw in found:
@@ -57,9 +56,10 @@ def stream(host: Host, source: str, path: str, stage_one: StageOne) -> Iterator[
 
 
 def plain_lines(host: Host, path: str, source: str, stage_one: StageOne) -> Iterator[tuple[int, str]]:
-    """Every line of a log that may matter, with exact numbers: a big log through stage one (hyperscan
-    finds the lines holding a pattern's literal over whole blocks), any other line by line. The findings
-    are the same either way (tests/test_prefilter.py); only the time differs."""
+    """Every line of a log that may matter, with exact numbers: a big log through stage one (hyperscan, or grep
+    without it: see stageone.database; they find the lines holding a pattern's literal over whole blocks), any
+    other line by line. The findings are the same either way (tests/test_prefilter.py, test_stage_one.py);
+    only the time differs."""
     st = host.stat(path)
     database = stage_one(source) if st is not None and st.st_size > PREFILTER_ABOVE else None
     if database is None:
@@ -68,7 +68,9 @@ def plain_lines(host: Host, path: str, source: str, stage_one: StageOne) -> Iter
     with host.open_binary(path) as handle:
         if looks_binary(handle.read(BINARY_PROBE)):
             raise Unreadable(f"{path}: binary file, not read")
-        for number, raw in logscan.literal_lines(handle, database):
+        found = (stageone.grep_lines(handle, database) if isinstance(database, stageone.GrepStage)
+                 else logscan.literal_lines(handle, database))
+        for number, raw in found:
             yield number, raw.decode("utf-8", errors="replace")
 
 
@@ -105,7 +107,12 @@ def log_lines(host: Host, state: HostState, taps: tuple[LogTap, ...], stage_one:
     (a line a consuming tap matched is evidence for its check only, never for a pattern)."""
     owners = serial_log_owners(state)
     guarded = [(tap, _literals(tap)) for tap in taps]
-    plain_bytes = 0  # plain logs (not daemon logs, which are read by their level markers either way)
+    # plain logs (not daemon logs, which are read by their level markers either way): told before the slow read
+    plain_bytes = sum(st.st_size for source in LOG_SOURCES if source != "libvirtd-log"
+                      for path in log_paths(host, source) if (st := host.stat(path)) is not None)
+    if plain_bytes > SLOW_NOTE_ABOVE and stage_one("journal") is None:
+        hints.append(stageone.slow_hint(plain_bytes))
+        say(f"hint: {hints[-1]}")
     for source in LOG_SOURCES:
         source_taps = [(tap, literals) for tap, literals in guarded if source in tap.sources]
         for path in log_paths(host, source):
@@ -113,7 +120,6 @@ def log_lines(host: Host, state: HostState, taps: tuple[LogTap, ...], stage_one:
             guest = owners.get(path, stem) if source == "qemu-guest-log" else ""
             st = host.stat(path)
             say(f"reading {path}" + (f" ({st.st_size / 2**20:.0f} MiB)" if st and st.st_size >= 2**20 else ""))
-            plain_bytes += st.st_size if st and source != "libvirtd-log" else 0
             try:
                 for number, text in stream(host, source, path, stage_one):
                     consumed = False
@@ -125,10 +131,6 @@ def log_lines(host: Host, state: HostState, taps: tuple[LogTap, ...], stage_one:
                         yield Line(source, number, text, path)
             except Unreadable as exc:
                 skipped.append(Skipped(path, str(exc).split(": ", 1)[-1]))
-    if plain_bytes > SLOW_NOTE_ABOVE and stage_one("journal") is None:
-        hints.append(f"{plain_bytes / 2**20:.0f} MiB of logs were read line by line in Python; with the "
-                     "optional hyperscan package installed (pip install hyperscan, or virtdiag's 'fast' "
-                     "extra) the same scan reads them about 40x faster, with the same findings")
 
 
 def _literals(tap: LogTap) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from diagnose.host.archive import ArchiveHost
 from diagnose.host.base import Host, Unreadable, _permission_hint
+from diagnose.host.inputs import EXPECTED
 from diagnose.host.tree import TreeHost
 
 
@@ -44,9 +45,10 @@ def is_local_uri(uri: str) -> bool:
         parts.hostname == os.uname().nodename.split(".")[0] or parts.hostname == os.uname().nodename
 
 
-def open_host(root: str | None, connect: str | None = None) -> Host:
+def open_host(root: str | None, connect: str | None = None, member: str = "") -> Host:
     """`None` or "/" is the live host (or, with `connect` naming another host, no files at all); a directory
-    is a copied tree; a file is a tarball."""
+    is a copied tree (an extracted sosreport or insights archive); a file is a tarball (with `member`, the
+    host's tarball inside a `sos collect` one). Unreadable when it holds nothing of a host."""
     if root in (None, "", "/") and connect and not is_local_uri(connect):
         return Remote(label=connect, kind="remote")
     if root in (None, "", "/"):
@@ -55,9 +57,9 @@ def open_host(root: str | None, connect: str | None = None) -> Host:
     host: Host
     try:
         if path.is_dir():
-            host = TreeHost(label=str(path), kind="tree", root=path)
+            host = _tree(path)
         elif path.is_file():
-            host = ArchiveHost.open(path)
+            host = ArchiveHost.open(path, member)
         elif path.exists():
             raise Unreadable(f"{root}: not a directory or a regular file; never opened")
         else:
@@ -67,17 +69,29 @@ def open_host(root: str | None, connect: str | None = None) -> Host:
     if not _looks_like_host(host) and isinstance(host, TreeHost):
         nested = _single_subdirectory(path)
         if nested is not None:
-            inner = TreeHost(label=str(nested), kind="tree", root=nested)
+            inner = _tree(nested)
             if _looks_like_host(inner):
-                return inner  # a directory a sosreport was extracted into: read the sosreport in it
+                host = inner  # a directory a sosreport was extracted into: read the sosreport in it
     if not _looks_like_host(host):
-        host.note(host.label, "does not look like a sosreport or a copy of a host (no sos_commands/, etc/, var/, "
-                  "proc/, sys/ or run/ at its top): nothing to check")
+        problems = "; ".join(f"{where}: {why}" for where, why in host.skipped[:1])
+        host.close()
+        raise Unreadable(f"{host.label}: {problems or 'nothing of a host in it'} (no sos_commands/, "
+                         f"insights_commands/, etc/, var/, proc/, sys/ or run/ at its top; {EXPECTED})")
+    if host.collector == "insights":
+        host.note(host.label, "an insights-client archive keeps only the log lines Red Hat Insights' rules ask "
+                  "for: a cause whose lines are not among them cannot be found here")
     return host
 
 
+def _tree(path: Path) -> TreeHost:
+    """A directory: a copied tree, or an extracted insights-client core archive (the host under data/)."""
+    if (path / "insights_archive.txt").is_file() and (path / "data").is_dir():
+        path = path / "data"
+    return TreeHost(label=str(path), kind="tree", root=path)
+
+
 def _looks_like_host(host: Host) -> bool:
-    return host.is_sosreport or any(host.is_dir(top) for top in ("/etc", "/var", "/proc", "/sys", "/run"))
+    return host.is_collected or any(host.is_dir(top) for top in ("/etc", "/var", "/proc", "/sys", "/run"))
 
 
 def _single_subdirectory(path: Path) -> Path | None:

@@ -69,7 +69,7 @@ def conf(host: Host, source: str) -> dict[str, str | int | list[str]] | None:
 
 def modules(host: Host) -> set[str] | None:
     """Loaded kernel modules: /proc/modules, or a sosreport's lsmod."""
-    for path in layout.paths("modules", sosreport=True):
+    for path in layout.paths("modules", collected=True):
         text = host.read_optional(path)
         if text is not None:
             return parsers.parse_modules(text)
@@ -101,7 +101,7 @@ def module_probe(names: tuple[str, ...]) -> ProbeFunction:
     def check(host: Host, _: str) -> Answer:
         loaded_modules = modules(host)
         if loaded_modules is None:
-            if any(host.exists(path) for path in layout.paths("modules", sosreport=True)):
+            if any(host.exists(path) for path in layout.paths("modules", collected=True)):
                 return None, "/proc/modules not readable"
             return None, "no module list (/proc/modules is absent: a kernel without loadable modules, or a copy " \
                          "without it); modules built into the kernel are not listed anyway"
@@ -114,7 +114,7 @@ def module_probe(names: tuple[str, ...]) -> ProbeFunction:
 
 def dominfo(host: Host, guest: str) -> tuple[str, dict[str, str]] | None:
     """A sosreport's `virsh -r dominfo` of the guest: (path, fields)."""
-    if not host.is_sosreport:
+    if not host.is_collected:
         return None
     for path in host.find("virsh-dominfo"):
         info = virsh.parse_virsh_dominfo(host.read_optional(path) or "")
@@ -134,7 +134,7 @@ def processes(host: Host) -> list[str] | None:
                 if text:
                     commands.append(text.replace("\0", " ").strip())
         return commands
-    for path in layout.SOURCE_BY_NAME["processes"].sos:
+    for path in layout.SOURCE_BY_NAME["processes"].commands:
         text = host.read_optional(path)
         if text is not None:
             return text.splitlines()
@@ -151,11 +151,9 @@ def command_name(line: str) -> str:
 
 
 def package(host: Host, names: tuple[str, ...]) -> tuple[str, str, str] | None:
-    """The first of `names` installed, from the package lists a host or sosreport holds as text:
-    (name, version, "path:line")."""
-    for path in layout.paths("package-lists", host.is_sosreport):
-        if not host.exists(path):
-            continue
+    """The first of `names` installed, from the package lists a host, a sosreport or an insights archive holds
+    as text: (name, version, "path:line")."""
+    for path in host.find("package-lists"):
         for name in names:
             try:
                 found = parsers.find_package(host.iter_lines(path), name)
@@ -175,7 +173,7 @@ def unit_active(host: Host, unit: str) -> Answer:
         path = f"{units}/invocation:{unit}"
         active = host.lexists(path)
         return active, f"{path} {'exists' if active else 'is missing'}: {unit} is {'' if active else 'not '}active"
-    for path in layout.SOURCE_BY_NAME["systemd-units"].sos if host.is_sosreport else ():
+    for path in layout.SOURCE_BY_NAME["systemd-units"].commands if host.is_collected else ():
         text = host.read_optional(path)
         if text is None:
             continue

@@ -63,7 +63,7 @@ def interrupt_remapping_enabled(host: Host, _: str) -> Answer:
     off = [word for word in cmdline if word in ("intremap=off", "nointremap")]
     if off:
         return False, f"/proc/cmdline has {off[0]}"
-    for path in layout.paths("kernel-logs", host.is_sosreport):
+    for path in layout.paths("kernel-logs", host.is_collected):
         if not host.exists(path):
             continue
         try:

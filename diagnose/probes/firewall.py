@@ -78,8 +78,8 @@ def firewalld_running(host: Host, _: str) -> Answer:
         pid = (host.read_optional(path) or "").strip()
         if pid.isdigit() and (not host.is_live or host.is_dir(f"{proc}/{pid}")):
             return True, f"{path}: pid {pid}"
-    if host.is_sosreport:
-        for path in layout.SOURCE_BY_NAME["firewalld-pid"].sos:
+    if host.is_collected:
+        for path in layout.SOURCE_BY_NAME["firewalld-pid"].commands:
             state = (host.read_optional(path) or "").strip()
             if state in ("running", "not running"):
                 return state == "running", f"firewall-cmd --state: {state}"
@@ -119,7 +119,7 @@ def firewalld_nftables_backend(host: Host, _: str) -> Answer:
 def firewalld_libvirt_zone(host: Host, _: str) -> Answer:
     """firewalld has the libvirt zone (zones/libvirt.xml, sosreport firewall-cmd --list-all-zones)"""
     zone_files = layout.paths("firewalld-zones")
-    for path in layout.SOURCE_BY_NAME["firewalld-zones"].sos if host.is_sosreport else ():
+    for path in layout.SOURCE_BY_NAME["firewalld-zones"].commands if host.is_collected else ():
         zones = host.read_optional(path)
         if zones:
             for number, line in enumerate(zones.splitlines(), start=1):

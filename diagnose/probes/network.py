@@ -14,9 +14,9 @@ from diagnose.probes.base import Answer, probe
 
 def sos_links(host: Host) -> tuple[str, dict[str, dict[str, str]]] | None:
     """A sosreport's `ip -d address`: sos copies /sys/class/net only in part (never bridge/)."""
-    if host.is_live or not host.is_sosreport:
+    if host.is_live or not host.is_collected:
         return None
-    for path in layout.SOURCE_BY_NAME["ip-details"].sos:
+    for path in layout.SOURCE_BY_NAME["ip-details"].commands:
         text = host.read_optional(path)
         if text is not None:
             return path, parsers.parse_ip_details(text)
@@ -35,7 +35,7 @@ def bridge_exists(host: Host, bridge: str) -> Answer:
         kind = details[bridge].get("kind", "")
         return kind == "bridge", f"{path}: {bridge} is {'a Linux bridge' if kind == 'bridge' else kind or 'no bridge'}"
     net = layout.path("sys-net")
-    if not host.is_sosreport and host.is_dir(net):  # a sosreport's /sys/class/net has no bridge/
+    if not host.is_collected and host.is_dir(net):  # a sosreport's /sys/class/net has no bridge/
         if host.is_dir(f"{net}/{bridge}/bridge"):
             return True, f"{net}/{bridge}/bridge exists"
         if host.exists(f"{net}/{bridge}"):
@@ -44,7 +44,7 @@ def bridge_exists(host: Host, bridge: str) -> Answer:
     configured = _ifcfg_bridge(host, bridge)
     if configured is not None:
         return configured
-    return None, "this sosreport has no ip -d address output" if host.is_sosreport else f"{net} not available"
+    return None, "this sosreport has no ip -d address output" if host.is_collected else f"{net} not available"
 
 
 def _ifcfg_bridge(host: Host, bridge: str) -> Answer | None:
@@ -138,6 +138,8 @@ def ifupdown_in_use(host: Host, _: str) -> Answer:
     if text is None:
         if host.exists(path):
             return None, f"{path} not readable"
+        if host.collector == "insights":
+            return None, f"an insights-client archive never holds {path}"
         return False, f"no {path}"
     names = [name for name in parsers.parse_interfaces(text) if name != "lo"]
     return (True, f"{path} configures {', '.join(names)}") if names else (False, f"{path} configures only lo")

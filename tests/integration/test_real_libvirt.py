@@ -7,8 +7,10 @@ Guests run under TCG with 16 MiB and no disk; nothing needs KVM.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -17,6 +19,9 @@ from pathlib import Path
 import pytest
 
 from diagnose import engine
+
+VIRTDIAG = Path(sys.executable).parent / "virtdiag"
+CLI = [str(VIRTDIAG)] if VIRTDIAG.exists() else [sys.executable, "-m", "diagnose"]
 
 pytestmark = pytest.mark.libvirt
 
@@ -85,7 +90,8 @@ def guests(libvirt_daemon, workdir) -> Iterator[dict[str, str]]:
         "vdt-noserial": guest_xml("vdt-noserial"),
         "vdt-cpu": guest_xml("vdt-cpu", SERIAL, extra="<cpu mode='custom' match='exact' check='full'>"
                                                       "<model>Skylake-Server</model></cpu>"),
-        "vdt-efi": guest_xml("vdt-efi", SERIAL).replace("<os>", "<os firmware='efi'>"),
+        "vdt-efi": guest_xml("vdt-efi", SERIAL, extra="<features><acpi/></features>").replace(
+            "<os>", "<os firmware='efi'>"),  # x86 UEFI requires ACPI (libvirt refuses the definition without)
     }
     network = textwrap.dedent("""\
         <network>
@@ -356,9 +362,16 @@ def test_hung_daemon_is_skipped_within_the_timeout(tmp_path):
     server.listen(1)  # accepts, never answers
     try:
         started = time.monotonic()
-        report = engine.scan(str(tmp_path), connect=f"qemu:///system?socket={path}", timeout=3)
+        report = engine.scan(None, connect=f"qemu:///system?socket={path}", timeout=3)
         elapsed = time.monotonic() - started
+        started = time.monotonic()
+        default = subprocess.run([*CLI, "scan", "--connect", f"qemu:///system?socket={path}", "--format", "json"],
+                                 capture_output=True, text=True, timeout=120, check=False)
+        default_elapsed = time.monotonic() - started
     finally:
         server.close()
     assert elapsed < 15
     assert any("did not answer" in s.reason for s in report.skipped), report.skipped
+    skipped = json.loads(default.stdout)["skipped"]  # without --timeout: the default, 10 s
+    assert any("did not answer within 10 s" in s["reason"] for s in skipped), skipped
+    assert default_elapsed < 40
