@@ -83,7 +83,7 @@ def guest_host(root: Path, guests: int) -> Path:
 
 
 def old_merge(hits: list[Hit]) -> list[Hit]:
-    """engine._merge before issue 16: every hit compared with every kept hit (quadratic)."""
+    """engine.merge_hits before issue 16: every hit compared with every kept hit (quadratic)."""
     merged: list[Hit] = []
     for hit in sorted(hits, key=lambda h: -h.confidence):
         for i, kept in enumerate(merged):
@@ -108,12 +108,12 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any]:
 
 
 class MergeSpy:
-    """Times engine._merge and match._fold_subsets during a scan, and keeps the hits the scan merged."""
+    """Times engine.merge_hits and match._fold_subsets during a scan, and keeps the hits the scan merged."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.merged_inputs: list[list[Hit]] = []
-        self.real_merge, self.real_fold = engine._merge, match._fold_subsets
+        self.real_merge, self.real_fold = engine.merge_hits, match._fold_subsets
 
     def __enter__(self) -> MergeSpy:
         def merge(hits: list[Hit]) -> list[Hit]:
@@ -127,11 +127,11 @@ class MergeSpy:
             self.seconds += spent
             return result
 
-        engine._merge, match._fold_subsets = merge, fold  # type: ignore[assignment]
+        engine.merge_hits, match._fold_subsets = merge, fold  # type: ignore[assignment]
         return self
 
     def __exit__(self, *_: object) -> None:
-        engine._merge, match._fold_subsets = self.real_merge, self.real_fold  # type: ignore[assignment]
+        engine.merge_hits, match._fold_subsets = self.real_merge, self.real_fold  # type: ignore[assignment]
 
 
 def read_log_only(root: Path) -> int:

@@ -1,4 +1,4 @@
-"""Command line (typer): arguments -> engine -> render. explain, scan, list, show, lint-catalog.
+"""Command line (typer): arguments -> engine -> render. explain, scan, merge, list, show, lint-catalog.
 
 Values are taken as plain strings and checked here (one_of, seconds), so a usage error speaks virtdiag's words
 whatever the typer version; every value has a metavar (FILE, PATH, URI...), and scripts/gen_man.py writes the
@@ -214,9 +214,53 @@ def scan(
         for hint in dict.fromkeys(hint for report in reports for hint in report.hints):
             if hint not in shown:
                 print(f"virtdiag: hint: {hint}", file=sys.stderr)
+    raise typer.Exit(exit_code(reports, fail_on))
+
+
+def exit_code(reports: list[Any], fail_on: str) -> int:
+    """1 when any finding is at or above --fail-on's severity, else 0."""
     worst = {"error": 0, "warning": 1, "info": 2, "never": -1}[fail_on]
     failing = [f for r in reports for f in r.findings if {"error": 0, "warning": 1, "info": 2}[f.severity] <= worst]
-    raise typer.Exit(1 if failing else 0)
+    return 1 if failing else 0
+
+
+@app.command()
+def merge(
+    files: Annotated[list[Path], typer.Argument(metavar=many("REPORT.json"), show_default=False,
+                                                help="JSON reports of `virtdiag scan --format json` (one host or "
+                                                "several each), e.g. fetched from a fleet.")],
+    fmt: Annotated[str | None, FORMAT_OPT] = None,
+    output: Annotated[Path | None, OUTPUT_OPT] = None,
+    lang: Annotated[str | None, LANG_OPT] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", metavar="LEVEL", callback=one_of(*FAIL_ON),
+                                         autocompletion=completer(*FAIL_ON),
+                                         help="Lowest severity that makes the exit code 1.")] = "warning",
+    verbose: Annotated[bool, VERBOSE_OPT] = False,
+    redact_hosts: Annotated[bool, REDACT_HOSTS_OPT] = False,
+) -> None:
+    """Merge JSON scan reports made on many hosts into one report: a per-host overview, what is found on
+    how many hosts, then each host. A host reported twice keeps its newest report.
+
+    Exit code: 0 nothing at or above --fail-on, 1 findings, 2 no report could be read.
+    """
+    from diagnose import reportjson
+
+    reports = []
+    for path in files:
+        try:
+            reports.extend(reportjson.load(path))
+        except reportjson.NotAReport as exc:
+            if len(files) == 1:
+                raise fail(str(exc)) from exc
+            print(f"virtdiag: {' '.join(str(exc).split())}; skipped", file=sys.stderr)
+    if not reports:
+        raise fail("no report could be read")
+    reports, older = reportjson.newest_per_host(reports)
+    for report in older:
+        print(f"virtdiag: {report.target.get('hostname') or report.target.get('root', '?')}: an older report "
+              f"({report.generated}) left out for the newer one", file=sys.stderr)
+    emit(reports, output_format(fmt, output), output, language(lang), verbose, redact_hosts, False, restamp=False)
+    raise typer.Exit(exit_code(reports, fail_on))
 
 
 @app.command("list")
@@ -267,11 +311,14 @@ def show(sig_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=sign
 @app.command("lint-catalog")
 def lint_catalog() -> None:
     """Check the catalog: ids, patterns, facts, fixes, examples. Exit 1 on problems."""
-    from diagnose import catalog, engine, lint
+    from diagnose import catalog, engine, lint, messages
 
     loaded = catalog.load()
     problems = lint.lint(loaded, engine.fact_names(), engine.detectors())
     for problem in problems:
         print(problem)
+    index = messages.TemplateIndex(messages.templates_path())
+    templates = [(index.record(n)["key"], messages.area_of(tuple(index.record(n)["files"]))) for n in range(len(index))]
+    print(lint.coverage_line(lint.coverage(loaded, templates)))
     print(f"{len(loaded.signatures)} signatures, {len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)

@@ -215,8 +215,9 @@ def language(lang: str | None) -> str:
 
 
 def emit(reports: list, fmt: Format, output: Path | None, lang: str, verbose: bool,  # noqa: ANN001
-         redact_hosts: bool, no_redact: bool) -> None:
-    """Redact (unless told not to), then render every report in the chosen format, to a file or stdout."""
+         redact_hosts: bool, no_redact: bool, restamp: bool = True) -> None:
+    """Redact (unless told not to), then render every report in the chosen format, to a file or stdout.
+    `restamp`: the reports were made now (merged reports keep the times they were made)."""
     from diagnose import engine, redact, render
 
     if output is not None and str(output) == "-":
@@ -225,7 +226,7 @@ def emit(reports: list, fmt: Format, output: Path | None, lang: str, verbose: bo
     stamp = now()
     reports = [redact.printable(report) for report in reports]
     for report in reports:
-        report.generated = stamp
+        report.generated = stamp if restamp or not report.generated else report.generated
     if no_redact:
         console(stderr=True).print("virtdiag: WARNING: --no-redact: this report may contain passwords and keys",
                                    markup=False)

@@ -8,9 +8,21 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from diagnose import catalog as catalog_mod
+from diagnose.hitmerge import merge_hits
 from diagnose.match import Matcher, match_lines
-from diagnose.model import SEVERITY_ORDER, CrossHost, Fact, Finding, Hit, Line, Report, Signature, Skipped
-from diagnose.rank import implied_facts, rank_fixes
+from diagnose.model import (
+    SEVERITY_ORDER,
+    CheckRun,
+    CrossHost,
+    Fact,
+    Finding,
+    Hit,
+    Line,
+    Report,
+    Signature,
+    Skipped,
+)
+from diagnose.rank import facts_to_ask, implied_facts, rank_fixes, unexplained_beyond_findings
 from diagnose.symptoms import closest, match_symptoms
 
 if TYPE_CHECKING:  # the scan's stages are imported when a scan runs: a one-line explain never loads them
@@ -44,98 +56,6 @@ def detectors() -> dict[str, tuple[str, ...]]:
             **{name: spec.produces for name, spec in CHECKS.items()}}
 
 
-class _Merging:
-    """A kept hit while hits merge into it: its captures only gain names, never change a value."""
-
-    def __init__(self, hit: Hit, position: int) -> None:
-        self.hit, self.position = hit, position
-        self.captures = dict(hit.captures)
-        self.names = frozenset(self.captures)
-        self.evidence = hit.evidence
-        self.lines: set[tuple[str, int]] | None = None  # None: nothing merged in, the hit is kept as it is
-
-    def absorb(self, hit: Hit, captures: dict[str, str]) -> None:
-        self.captures = {**captures, **self.captures}
-        self.names = frozenset(self.captures)
-        self.evidence = (self.evidence + tuple(e for e in hit.evidence if e not in self.evidence))[:5]
-        self.lines = (set(self.hit.lines) if self.lines is None else self.lines) | hit.lines
-
-    def result(self) -> Hit:
-        """The kept hit as it is, or with what merged into it (everything else of the kept hit stays)."""
-        from dataclasses import replace
-
-        if self.lines is None:
-            return self.hit
-        return replace(self.hit, captures=tuple(sorted(self.captures.items())), evidence=self.evidence,
-                       lines=frozenset(self.lines))
-
-
-class _KeptIndex:
-    """The kept hits of one signature, found without looking at each: grouped by their capture names, and
-    per group and names a new hit shares with it, a heap of positions under those names' values. Kept hits
-    of one signature contradict each other, so such a bucket is small. A hit that gains names moves to
-    another group; its old entries are dropped when met (its names no longer those of the group)."""
-
-    def __init__(self) -> None:
-        self.groups: dict[frozenset[str], list[_Merging]] = {}
-        self.buckets: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[str, ...], list[int]]] = {}
-        self.entries: dict[int, _Merging] = {}
-
-    def first_compatible(self, captures: dict[str, str]) -> _Merging | None:
-        import heapq
-
-        names = frozenset(captures)
-        best: int | None = None
-        for group, members in self.groups.items():
-            shared = group & names
-            bucket = self.buckets.get((group, shared))
-            if bucket is None:
-                bucket = self.buckets[group, shared] = {}
-                for kept in members:
-                    if kept.names == group:
-                        heapq.heappush(bucket.setdefault(_values(kept.captures, shared), []), kept.position)
-            heap = bucket.get(_values(captures, shared))
-            while heap and self.entries[heap[0]].names != group:
-                heapq.heappop(heap)
-            if heap and (best is None or heap[0] < best):
-                best = heap[0]
-        return None if best is None else self.entries[best]
-
-    def add(self, kept: _Merging) -> None:
-        import heapq
-
-        self.entries[kept.position] = kept
-        self.groups.setdefault(kept.names, []).append(kept)
-        for (group, shared), bucket in self.buckets.items():
-            if group == kept.names:
-                heapq.heappush(bucket.setdefault(_values(kept.captures, shared), []), kept.position)
-
-
-def _values(captures: dict[str, str], names: frozenset[str]) -> tuple[str, ...]:
-    return tuple(captures[name] for name in sorted(names))
-
-
-def _merge(hits: list[Hit]) -> list[Hit]:
-    """Hits of one signature whose captures do not conflict become one (pattern + XML detector): each hit,
-    best first, joins the first kept hit of its signature whose captures it does not contradict, else is
-    kept itself. Near-linear: the kept hits are found through an index (_KeptIndex), not one by one."""
-    merged: list[_Merging] = []
-    index: dict[str, _KeptIndex] = {}
-    for hit in sorted(hits, key=lambda h: -h.confidence):
-        kept_hits = index.setdefault(hit.signature_id, _KeptIndex())
-        captures = dict(hit.captures)
-        home = kept_hits.first_compatible(captures)
-        if home is None:
-            merged.append(_Merging(hit, len(merged)))
-            kept_hits.add(merged[-1])
-        elif not captures.keys() <= home.names:  # it gains names: it joins another group
-            home.absorb(hit, captures)
-            kept_hits.add(home)
-        else:
-            home.absorb(hit, captures)
-    return [kept.result() for kept in merged]
-
-
 def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Finding:
     captures = dict(hit.captures)
     known = {**implied_facts(sig), **{k: v for k, v in facts.items() if v.value is not None}}
@@ -158,10 +78,13 @@ def _finding(sig: Signature, hit: Hit, facts: dict[str, Fact], lang: str) -> Fin
     )
 
 
-def _sort_key(finding: Finding) -> tuple[float, int, int, int, str]:
-    """Best first: confidence, then the more specific message (the decisive line), severity, line, id."""
+def _sort_key(finding: Finding) -> tuple[float, bool, int, int, int, str]:
+    """Best first: confidence; at equal confidence a problem before an info (a consequence such as "the
+    client disconnected" is not the cause), then the more specific message (the decisive line), severity,
+    line, id."""
     first_line = min((e.line for e in finding.evidence), default=0)
-    return (-finding.confidence, -finding.specificity, SEVERITY_ORDER[finding.severity], first_line, finding.id)
+    return (-finding.confidence, finding.severity == "info", -finding.specificity, SEVERITY_ORDER[finding.severity],
+            first_line, finding.id)
 
 
 def build_findings(
@@ -169,7 +92,7 @@ def build_findings(
 ) -> list[Finding]:
     catalog, _ = loaded()
     findings = []
-    for hit in _merge(list(hits)):
+    for hit in merge_hits(list(hits)):
         sig = catalog.by_id(hit.signature_id)
         if sig is None:
             continue
@@ -203,7 +126,7 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
     from diagnose import paste
 
     catalog, matcher = loaded()
-    report = Report(kind="explain")
+    report = Report(kind="explain", lang=lang)
     hits = match_lines(matcher, _paste_lines(text), report.messages)
     xml = paste.find_xml(text)
     if xml is not None:
@@ -223,6 +146,7 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
             report.notes.append("no libvirt message recognised; matched the text as a symptom")
     facts_for = _probe_hits(catalog, hits, host, report) if host is not None else None
     report.findings = build_findings(hits, lang, facts_for)
+    report.messages = unexplained_beyond_findings(report.messages, report.findings)
     return report
 
 
@@ -241,10 +165,11 @@ def explain_file(path: str, lang: str = "en", host: Host | None = None) -> Repor
                 else logs.plain_lines(reader, absolute, "paste", _stage_one))
     catalog, matcher = loaded()
     hits = match_lines(matcher, (Line("paste", number, text, absolute) for number, text in numbered))
-    report = Report(kind="explain")
+    report = Report(kind="explain", lang=lang)
     report.skipped.extend(Skipped(p, reason) for p, reason in reader.skipped)
     facts_for = _probe_hits(catalog, hits, host, report) if host is not None else None
     report.findings = build_findings(hits, lang, facts_for)
+    report.messages = unexplained_beyond_findings(report.messages, report.findings)
     return report
 
 
@@ -265,12 +190,12 @@ def _probe_hits(
     from diagnose.probes import PROBES, run_probe
 
     result: dict[str, dict[str, Fact]] = {}
-    for hit in _merge(hits):
+    for hit in merge_hits(hits):
         sig = catalog.by_id(hit.signature_id)
         if sig is None:
             continue
         facts = {}
-        for name in sig.probes:
+        for name in facts_to_ask(sig):
             if name in PROBES:
                 fact = run_probe(name, host, dict(hit.captures))
                 facts[name] = fact
@@ -321,7 +246,9 @@ def _run_checks(state: HostState, ask: Ask, report: Report) -> list[Hit]:
             hits = spec.run(state, ask)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             report.skipped.append(Skipped(f"check {name}", f"failed on this host's data: {exc}"))
+            report.checks.append(CheckRun(name, "not_run", f"failed on this host's data: {exc}"))
             continue
+        report.checks.append(CheckRun(name, "found" if hits else "passed"))
         for hit in hits:
             if hit.signature_id in spec.produces:
                 found.append(hit)
@@ -339,7 +266,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
     with `connect`), the libvirt daemon is asked too, read-only. `progress`, if given, is told what is
     being read (the command line shows it on the terminal).
     """
-    from diagnose import checks, parsers
+    from diagnose import checks, hostkey, parsers
     from diagnose.correlate import correlate
     from diagnose.host import live, logs
     from diagnose.host.gather import gather
@@ -349,7 +276,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
 
     say = progress or (lambda _: None)
     catalog, matcher = loaded()
-    report = Report(kind="scan")
+    report = Report(kind="scan", lang=lang)
     host = open_host(root, connect, member)
     try:
         state = gather(host)
@@ -363,6 +290,7 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
             daemon_hits = _ask_daemon(state, uri, timeout, report)
         if state.hostname:
             report.target["hostname"] = state.hostname
+        report.target["host_key"] = hostkey.of(host, report.target["kind"], state.hostname or "")
         cache: dict[tuple[str, str], Fact] = {}
 
         def ask(name: str, captures: dict[str, str]) -> Fact:
@@ -386,13 +314,13 @@ def scan(root: str | None, lang: str = "en", verbose: bool = False, connect: str
                 "could be read"))
         facts_for: dict[str, dict[str, Fact]] = {}
         kept: list[Hit] = []
-        merged = correlate(_merge(log_hits + check_hits + daemon_hits), state)
+        merged = correlate(merge_hits(log_hits + check_hits + daemon_hits), state)
         for hit in _without_explained_generics(catalog, merged):
             sig = catalog.by_id(hit.signature_id)
             if sig is None:
                 report.notes.append(f"internal: a check produced unknown signature {hit.signature_id!r}")
                 continue
-            facts = {name: ask(name, dict(hit.captures)) for name in sig.probes if name in PROBES}
+            facts = {name: ask(name, dict(hit.captures)) for name in facts_to_ask(sig) if name in PROBES}
             stale = [f"{n}={facts[n].value}" for n, v in sig.implies if n in facts and facts[n].value is (not v)]
             if stale and all(e.source in LOG_SOURCES for e in hit.evidence):
                 report.notes.append(f"{sig.id} in the logs is no longer true now ({', '.join(stale)}); not reported")

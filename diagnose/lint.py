@@ -99,3 +99,27 @@ def _lint_templates(catalog: Catalog) -> list[str]:
             if len(binding.captures) > len(arguments):
                 problems.append(f"{where} names {len(binding.captures)} captures for {len(arguments)} arguments")
     return problems
+
+
+def coverage(catalog: Catalog, templates: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
+    """How many of libvirt's message templates some signature explains (names in its `templates`), per area:
+    (area, explained, total), the biggest areas first, then ("all", ...). `templates` are (key, area) pairs,
+    one per template of the generated index."""
+    from diagnose.literals import template_key
+
+    named = {template_key(binding.key) for sig in catalog.signatures for binding in sig.templates}
+    totals: dict[str, list[int]] = {}
+    for key, area in templates:
+        counts = totals.setdefault(area or "other", [0, 0])
+        counts[0] += key in named
+        counts[1] += 1
+    rows = sorted(((area, done, total) for area, (done, total) in totals.items()), key=lambda r: (-r[2], r[0]))
+    return [*rows, ("all", sum(r[1] for r in rows), sum(r[2] for r in rows))]
+
+
+def coverage_line(rows: list[tuple[str, int, int]], areas: int = 10) -> str:
+    """One line: all templates, then the biggest areas."""
+    *by_area, (_, done, total) = rows
+    shown = ", ".join(f"{area} {d}/{t}" for area, d, t in by_area[:areas])
+    return (f"libvirt message templates explained by a signature: {done} of {total} ({100 * done / total:.1f}%); "
+            f"by area: {shown}, ...")

@@ -166,6 +166,19 @@ class Skipped:
     reason: str
 
 
+CheckStatus = Literal["passed", "found", "not_run"]
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One host check of a scan: it ran and found nothing (passed), ran and found something, or could not
+    run on this host's data (not_run, with the reason)."""
+
+    name: str
+    status: CheckStatus
+    reason: str = ""
+
+
 @dataclass
 class Report:
     kind: Literal["explain", "scan"]
@@ -178,6 +191,8 @@ class Report:
     messages: list[LibvirtMessage] = field(default_factory=list)  # libvirt messages no signature explains
     generated: str = ""  # UTC time of the run (SOURCE_DATE_EPOCH when set, for reproducible reports)
     redacted: bool = True
+    lang: str = "en"  # the language of its explanations (titles, summaries, fixes): its renderings follow it
+    checks: list[CheckRun] = field(default_factory=list)  # the host checks a scan ran, and how each ended
 
 
 @dataclass(frozen=True)

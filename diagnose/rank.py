@@ -1,11 +1,14 @@
-"""Rank stage (pure): a signature's fixes x (captures + facts) -> ordered RankedFix list, with reasons."""
+"""Rank stage (pure): a signature's fixes x (captures + facts) -> ordered RankedFix list, with reasons; fixes for
+another distribution than the host's left out; findings of one cause made one."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-from diagnose.model import Fact, Fix, FixStatus, RankedFix, Signature
+from diagnose import wording
+from diagnose.model import Fact, Finding, Fix, FixStatus, LibvirtMessage, RankedFix, Signature
 
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 TIER = {"applies": 0, "possible": 1, "ruled_out": 2}
@@ -33,7 +36,7 @@ def _show(value: object) -> str:
 
 
 def evaluate(
-    fix: Fix, captures: Mapping[str, str], facts: Mapping[str, Fact], fact_names: set[str]
+    fix: Fix, captures: Mapping[str, str], facts: Mapping[str, Fact], fact_names: set[str], lang: str = "en"
 ) -> tuple[FixStatus, list[str]]:
     """Decide whether a fix applies, and say which capture or fact decided each condition."""
     status: FixStatus = "applies"
@@ -43,7 +46,7 @@ def evaluate(
             fact = facts.get(key)
             if fact is None or fact.value is None:
                 detail = f" ({fact.detail})" if fact and fact.detail else ""
-                reasons.append(f"{key} unknown{detail}")
+                reasons.append(wording.word("reason_unknown", lang, name=key) + detail)
                 if status == "applies":
                     status = "possible"
                 continue
@@ -51,7 +54,7 @@ def evaluate(
             reasons.append(f"{key}={_show(fact.value)}" + (f" ({fact.detail})" if fact.detail else ""))
         elif isinstance(wanted, bool):
             held = (key in captures) == wanted
-            reasons.append(f"{key} {'given' if key in captures else 'not given'} in the input")
+            reasons.append(wording.word("reason_given" if key in captures else "reason_not_given", lang, name=key))
         else:
             held = captures.get(key) == wanted
             reasons.append(f"{key}={captures.get(key, '(none)')!r}")
@@ -67,10 +70,13 @@ def rank_fixes(
     fact_names: set[str],
     lang: str = "en",
 ) -> list[RankedFix]:
-    """Order: applies, possible, ruled out; then score (high first); then id."""
+    """Order: applies, possible, ruled out; then score (high first); then id. A fix for one distribution is left
+    out when the host is known to run another (see distribution)."""
     scored = []
     for fix in sig.fixes:
-        status, reasons = evaluate(fix, captures, facts, fact_names)
+        if other_distribution(fix, facts):
+            continue
+        status, reasons = evaluate(fix, captures, facts, fact_names, lang)
         scored.append((TIER[status], -fix.score, fix.id, fix, status, reasons))
     scored.sort(key=lambda item: item[:3])
     ranked = []
@@ -94,3 +100,68 @@ def rank_fixes(
 def implied_facts(sig: Signature) -> dict[str, Fact]:
     """Facts the matched message itself proves (e.g. "No such device" proves the bridge is missing)."""
     return {name: Fact(name, value, "implied by the message") for name, value in sig.implies}
+
+
+# A fix for one distribution: its `when` names a distribution fact, or its title begins with the distribution it is
+# for ("RHEL 6: ...", "RHEL 6 way: ...", "Debian/Ubuntu: ..."), as the catalog writes them. A qualifier that speaks
+# of another host or of a message's wording ("RHEL 6 server:", "RHEL 6 wording:") says nothing of this host.
+DISTRIBUTION_FACTS = ("debian_family", "rhel6")
+TITLE_DISTRIBUTIONS = (
+    (re.compile(r"RHEL 6(?P<qualifier>[^:/]*):"), "rhel6", True),
+    (re.compile(r"(?:Debian/Ubuntu|Debian, Ubuntu|Debian)(?P<qualifier>[^:/,]*):"), "debian_family", True),
+    (re.compile(r"(?:RHEL, Fedora|RHEL/Fedora|Fedora/RHEL)(?P<qualifier>[^:/]*):"), "debian_family", False),
+)
+NOT_THIS_HOST = re.compile(r"\b(?:server|wording|destination|remote)\b", re.I)
+
+
+def distribution(fix: Fix) -> tuple[tuple[str, bool], ...]:
+    """The distribution facts a fix is for: (fact, value) pairs, none for a fix that fits every host."""
+    found = [(key, wanted) for key, wanted in fix.when if key in DISTRIBUTION_FACTS and isinstance(wanted, bool)]
+    for regex, fact, value in TITLE_DISTRIBUTIONS:
+        m = regex.match(fix.title)
+        if m and not NOT_THIS_HOST.search(m["qualifier"]) and (fact, value) not in found:
+            found.append((fact, value))
+    return tuple(found)
+
+
+def other_distribution(fix: Fix, facts: Mapping[str, Fact]) -> bool:
+    """The host is known to run another distribution than the one the fix is for (unknown: the fix stays)."""
+    for name, wanted in distribution(fix):
+        fact = facts.get(name)
+        if fact is not None and fact.value is not None and fact.value != wanted:
+            return True
+    return False
+
+
+def facts_to_ask(sig: Signature) -> tuple[str, ...]:
+    """The facts ranking a signature's fixes needs: its probes, and the distribution facts its fixes are for."""
+    names = list(sig.probes)
+    for fix in sig.fixes:
+        names += [name for name, _ in distribution(fix) if name not in names]
+    return tuple(names)
+
+
+def merge_same(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per cause: findings with the same id and the same captures become the first of them (the
+    best ranked), with the evidence and facts of all of them, each once, in the order met."""
+    kept: dict[tuple[str, tuple[tuple[str, str], ...]], Finding] = {}
+    for finding in findings:
+        key = (finding.id, finding.captures)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = finding
+            continue
+        kept[key] = replace(
+            first, evidence=first.evidence + tuple(e for e in finding.evidence if e not in first.evidence),
+            facts=first.facts + tuple(f for f in finding.facts if f not in first.facts),
+            confidence=max(first.confidence, finding.confidence), specificity=max(first.specificity,
+                                                                                   finding.specificity))
+    return list(kept.values())
+
+
+def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[Finding]) -> list[LibvirtMessage]:
+    """The unexplained libvirt messages that say more than the findings: a message all of whose values a
+    finding already names (virsh's "Failed to start domain 'web01'" above the line that says why) is the
+    operation that failed, not another problem, and is left out."""
+    named = {value for finding in findings for _, value in finding.captures}
+    return [m for m in messages if not m.values or not all(value in named for _, value in m.values)]

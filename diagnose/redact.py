@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from diagnose.model import Report
+from diagnose.rank import merge_same
 
 REDACTED = "<redacted>"
 
@@ -286,7 +287,7 @@ def _walk(value: Any, scrub: Any) -> Any:
         return {k: _walk(v, scrub) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {f.name: _walk(getattr(value, f.name), scrub) for f in dataclasses.fields(value)
-                   if f.name not in ("id", "fix_id", "severity", "status", "source", "kind", "name")}
+                   if f.name not in ("id", "fix_id", "severity", "status", "source", "kind", "name", "lang")}
         return dataclasses.replace(value, **changes)
     return value
 
@@ -330,11 +331,18 @@ def printable(report: Report) -> Report:
 def redact(report: Report, hosts: bool = False, host_map: HostMap | None = None) -> Report:
     """Secrets always; with `hosts`, host names, addresses, UUIDs, serial numbers and sosreport names too (share
     `host_map` across reports for placeholders that agree)."""
-    report = _walk(report, scrub_secrets)
+    report = _one_per_cause(_walk(report, scrub_secrets))
     if not hosts:
         return report
     mapping = host_map if host_map is not None else HostMap(set())
     names, web = _names_in(report)  # after the secrets are gone: a password with '/' no longer looks like a host
     mapping.add(names)
     mapping.add(web, short_names=False)
-    return _walk(report, mapping.scrub)
+    return _one_per_cause(_walk(report, mapping.scrub))
+
+
+def _one_per_cause(report: Report) -> Report:
+    """Findings that differed only by a secret or a host's name (two failed migrations to one URI with two
+    passwords, to kvm8 and to kvm8.example.com) are one cause once those are replaced: one finding."""
+    report.findings = merge_same(report.findings)
+    return report

@@ -36,7 +36,7 @@ setup() {
     if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m venv .venv; else python3 -m venv .venv; fi
   fi
   echo "== installing virtdiag into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,fast]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,fast,contrib]'
   if pkg-config --exists libvirt 2>/dev/null; then
     .venv/bin/python -c 'import libvirt' 2>/dev/null \
       || .venv/bin/python -m pip install -q --disable-pip-version-check libvirt-python
@@ -55,7 +55,7 @@ case "${1:-}" in
   test)
     setup
     echo "== ruff"
-    .venv/bin/ruff check diagnose virtdiag tests bench scripts
+    .venv/bin/ruff check diagnose virtdiag tests bench scripts contrib
     echo "== mypy"
     .venv/bin/mypy
     echo "== catalog lint"

@@ -1,4 +1,4 @@
-"""Findings merge in near-linear time (issue 16) with exactly the old results: engine._merge and
+"""Findings merge in near-linear time (issue 16) with exactly the old results: engine.merge_hits and
 match._fold_subsets against copies of the old quadratic functions on random hits, and at scale."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from diagnose.model import Evidence, Hit
 
 
 def old_merge(hits: list[Hit]) -> list[Hit]:
-    """engine._merge before issue 16 (the reference). One change: a merged hit keeps the kept hit's fields
+    """engine.merge_hits before issue 16 (the reference). One change: a merged hit keeps the kept hit's fields
     that the old code did not know (severity, specificity), as dataclasses.replace does."""
     merged: list[Hit] = []
     for hit in sorted(hits, key=lambda h: -h.confidence):
@@ -70,7 +70,7 @@ hits = st.lists(st.builds(
 @settings(max_examples=500, deadline=None)
 @given(hits)
 def test_merge_is_the_old_merge(found: list[Hit]) -> None:
-    assert engine._merge(found) == old_merge(found)
+    assert engine.merge_hits(found) == old_merge(found)
 
 
 @settings(max_examples=500, deadline=None)
@@ -90,7 +90,7 @@ def test_merge_of_twenty_thousand_guests_is_fast() -> None:
     found += [Hit("disk-image-missing", (("guest", f"g{i}"),), (Evidence("libvirtd-log", i + 1, "no such file"),), 0.8,
                   lines=frozenset({("/var/log/libvirt/libvirtd.log", i + 1)})) for i in range(20_000)]
     started = time.perf_counter()
-    merged = engine._merge(found)
+    merged = engine.merge_hits(found)
     assert time.perf_counter() - started < 5
     assert len(merged) == 20_000 and all(len(hit.evidence) == 2 for hit in merged)
     assert merged[:50] == old_merge(found[:50] + found[20_000:20_050])

@@ -140,3 +140,17 @@ def test_an_unexplained_message_is_named_in_json(tmp_path):
     assert body["matches"] == [] and len(body["messages"]) == 1
     message = body["messages"][0]
     assert message["template"] and message["files"] and message["evidence"]["text"] == paste
+
+
+def test_the_operation_that_failed_is_not_listed_beside_the_finding_that_says_why():
+    """virsh's "Failed to start domain 'web01'" names nothing the finding below it does not: it is the operation
+    that failed, not another message without a cause entry. A message that names something else stays listed,
+    after the finding."""
+    said = "error: Failed to start domain 'web01'\nerror: Cannot get interface MTU on 'br0': No such device\n"
+    report = engine.explain(said)
+    assert [(f.id, dict(f.captures)) for f in report.findings] == [
+        ("bridge-missing", {"bridge": "br0", "guest": "web01"})]
+    assert report.messages == []
+    more = engine.explain(said.replace("web01", "db07", 1) + "error: Cannot set interface MTU on 'eth9'\n")
+    assert [f.id for f in more.findings][:1] == ["bridge-missing"]
+    assert [dict(m.values) for m in more.messages] == [{"p1": "eth9"}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -140,8 +141,11 @@ def test_output_file_quiet_and_fail_on(tmp_path):
 
 def test_html_is_self_contained(tmp_path):
     html = invoke("scan", "--root", str(planted_host(tmp_path)), "--format", "html")
-    for external in ("<script", "<link", "src=", "href=", "@import", "url("):
+    for external in ("<script", "<link", "src=", "@import", "url("):
         assert external not in html, external
+    links = re.findall(r"href=['\"]([^'\"]*)", html)
+    assert links and all(link.startswith("#") for link in links), links  # the index links within the page only
+    assert all(f"id='{link[1:]}'" in html or f'id="{link[1:]}"' in html for link in links)
     assert "<details" in html and "@media print" in html and "viewport" in html
 
 
