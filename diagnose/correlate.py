@@ -25,6 +25,9 @@ def uses(doc: XmlDoc, bridges: dict[str, str]) -> dict[str, set[str]]:
     if root is None or root.tag != "domain":
         return found
     for iface in root.iterfind("devices/interface"):
+        script = iface.find("script")
+        if script is not None and script.get("path"):  # an interface script libvirt runs (tap-script-failed)
+            found["path"].add(script.get("path", ""))
         source = iface.find("source")
         if source is None:
             continue

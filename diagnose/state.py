@@ -75,6 +75,7 @@ class HostState:
     tapped: dict[str, list[Tapped]] = field(default_factory=dict)  # LogTap name -> the lines it found
     qemu_caps: list[tuple[str, QemuCaps]] = field(default_factory=list)  # (path, libvirt's QEMU capabilities)
     firmware: list[Firmware] | None = None  # firmware descriptors; None when they cannot be known
+    libvirt_version: str = ""  # the daemon's version when it says it (live API, else the logs' start-up lines)
 
     def tap(self, name: str) -> list[Tapped]:
         return self.tapped.get(name, [])

@@ -182,3 +182,36 @@ def test_scan_connect_to_a_host_that_never_answers_leaves_no_ssh(tmp_path: Path)
     finally:
         kill_all(ssh_processes(port))
         server.close()
+
+
+# --- slow is not hung: the time limit is for each answer -------------------------------------------
+
+
+def _answers_then_stalls(progress: live.Progress) -> list[str]:
+    known = ["libvirt version"]
+    progress(list(known), "capabilities")
+    time.sleep(0.5)  # an answer slower than nothing, within the limit
+    known.append("capabilities")
+    progress(list(known), "the guests")
+    time.sleep(600)  # this one never comes back
+    return known
+
+
+def test_a_daemon_that_answers_slowly_then_stalls_gives_what_it_answered() -> None:
+    started = time.monotonic()
+    result = live._run_with_timeout(_answers_then_stalls, 1.0, "qemu:///system",
+                                    lambda partial, asking, message: [*partial, f"{asking}: {message}"])
+    assert time.monotonic() - started < 10
+    assert result[:2] == ["libvirt version", "capabilities"]
+    assert result[2].startswith("the guests: the libvirt daemon at qemu:///system answered, then did not answer "
+                                "for the guests within 1 s")
+
+
+def _never_answers(progress: live.Progress) -> list[str]:
+    time.sleep(600)
+    return []
+
+
+def test_a_daemon_that_answers_nothing_is_hung() -> None:
+    with pytest.raises(live.LiveUnavailable, match=r"did not answer within 1 s \(hung\?\)"):
+        live._run_with_timeout(_never_answers, 1.0, "qemu:///system", lambda partial, asking, message: partial)

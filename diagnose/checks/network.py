@@ -228,9 +228,35 @@ def firewalld_zone(state: HostState, ask: Ask) -> list[Hit]:
     return hits
 
 
-@check(produces=("macvtap-host-unreachable", "macvtap-source-missing", "bridge-missing", "tun-ethernet-interface"))
+# libvirt logs its version when it starts (libvirtd.log) and when it starts a guest (the guest's QEMU log)
+LIBVIRT_VERSIONS = LogTap("libvirt-versions", ("libvirtd-log", "qemu-guest-log"),
+                          re.compile(r"libvirt version: (?P<version>\d+\.\d+\.\d+)"), keep=1)
+# Since libvirt 1.3 (2016) libvirt creates or opens the tap of an <interface type='ethernet'> itself and passes
+# QEMU the file descriptor (as for bridges; seen on 9.0: a missing managed='no' tap is libvirt's own error). B.12's
+# QEMU that opens /dev/net/tun itself, and so needs it in cgroup_device_acl and CAP_NET_ADMIN, is older libvirt's.
+TAP_OPENED_BY_LIBVIRT = (1, 3, 0)
+
+
+def libvirt_version(state: HostState) -> tuple[int, ...] | None:
+    """The daemon's version: from the live daemon, else from the logs' start-up lines; None when unknown."""
+    text = state.libvirt_version or next((t.group("version") for t in state.tap(LIBVIRT_VERSIONS.name)), "")
+    return tuple(int(part) for part in text.split(".")) if text else None
+
+
+def qemu_opens_tun(state: HostState, ask: Ask) -> bool:
+    """QEMU itself opens /dev/net/tun for an ethernet interface: the libvirt version says so (older than 1.3),
+    or, with no version known, the host is RHEL 6 (libvirt 0.10, the guide's case)."""
+    version = libvirt_version(state)
+    if version is not None:
+        return version < TAP_OPENED_BY_LIBVIRT
+    return ask("rhel6", {}).value is True
+
+
+@check(produces=("macvtap-host-unreachable", "macvtap-source-missing", "bridge-missing", "tun-ethernet-interface",
+                 "tap-device-missing"), taps=(LIBVIRT_VERSIONS,))
 def interface_kinds(state: HostState, ask: Ask) -> list[Hit]:
-    """B.9, B.11, B.12: direct (macvtap) interfaces, bridges that do not exist, ethernet interfaces."""
+    """B.9, B.11, B.12: direct (macvtap) interfaces, bridges that do not exist, ethernet interfaces (a tap the
+    guest expects that does not exist; /dev/net/tun for QEMU only where QEMU opens it itself)."""
     hits = []
     qemu = conf_values(state, "qemu-conf")
     for doc in defined(state):
@@ -258,6 +284,14 @@ def interface_kinds(state: HostState, ask: Ask) -> list[Hit]:
                                      [xml_evidence(doc, iface, f"{guest}: <source bridge='{bridge}'/>"),
                                       Evidence("probe:bridge_exists", 0, fact.detail)], 0.9))
             elif kind == "ethernet":
+                target = iface.find("target")
+                tap = target.get("dev", "") if target is not None and target.get("managed") == "no" else ""
+                if tap and (present := ask("interface_exists", {"interface": tap})).value is False:
+                    hits.append(new_hit("tap-device-missing", {"guest": guest, "interface": tap},
+                                        [xml_evidence(doc, iface, f"{guest}: <target dev='{tap}' managed='no'/>"),
+                                         Evidence("probe:interface_exists", 0, present.detail)], 0.9))
+                if not qemu_opens_tun(state, ask):
+                    continue
                 evidence = [xml_evidence(doc, iface, f"{guest}: <interface type='ethernet'>")]
                 values = qemu[2] if qemu else {}
                 acl = values.get("cgroup_device_acl")

@@ -90,6 +90,11 @@ def _wants_efi(root: etree._Element) -> tuple[bool, str]:
     return efi, path
 
 
+def kvm_usable(ask: Ask) -> bool:
+    """QEMU's user can open /dev/kvm (False when it is missing or closed to it; unknown counts as usable)."""
+    return ask("dev_kvm_exists", {}).value is not False and ask("dev_kvm_accessible", {}).value is not False
+
+
 @check(produces=("machine-type-unsupported", "cpu-incompatible", "uefi-firmware-missing", "emulator-missing"))
 def preflight_qemu_caps(state: HostState, ask: Ask) -> list[Hit]:
     """Before `virsh start`, on a read-only connection too: each defined guest's emulator, machine type and CPU
@@ -124,6 +129,8 @@ def preflight_qemu_caps(state: HostState, ask: Ask) -> list[Hit]:
             cpu = root.find("cpu")
             model = (cpu.findtext("model") or "").strip() if cpu is not None else ""
             usable, blockers = caps.cpus.get(virt, {}).get(model, (True, ()))
+            if not usable and virt == "kvm" and not kvm_usable(ask):
+                usable = True  # libvirt's KVM record is not a working KVM's: the kvm finding is the cause
             if cpu is not None and cpu.get("mode", "custom") == "custom" and model and not usable:
                 lacks = f": it lacks {', '.join(blockers)}" if blockers else ""
                 hits.append(new_hit("cpu-incompatible", {"guest": guest, "model": model,

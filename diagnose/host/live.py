@@ -84,17 +84,27 @@ def _silence(libvirt: Any) -> None:
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 
-def _collect(libvirt: Any, uri: str, state: LiveState) -> None:
+Progress = Callable[[Any, str], None]  # (what is known so far or None, what is asked next)
+
+
+def _collect(libvirt: Any, uri: str, state: LiveState, progress: Progress) -> None:
+    """Ask the daemon, telling `progress` after each answer (with the state between steps): a slow answer is
+    not a hung daemon, and what was answered is kept when a later request does not come back."""
     conn = libvirt.openReadOnly(uri)
     try:
         state.libvirt_version = _version(conn.getLibVersion())
+        progress(state, "the hypervisor version")
         try:
             state.hypervisor = f"{conn.getType()} {_version(conn.getVersion())}"
         except libvirt.libvirtError as exc:
             state.errors.append(("hypervisor version", str(exc)))
+        progress(state, "the host name")
         state.hostname = _call(libvirt, state, "hostname", conn.getHostname) or ""
+        progress(state, "capabilities")
         state.capabilities = _call(libvirt, state, "capabilities", conn.getCapabilities) or ""
+        progress(state, "the guests")
         for dom in _call(libvirt, state, "domains", conn.listAllDomains) or []:
+            progress(None, "the guests")
             try:
                 code = dom.state()[0]
                 active = bool(dom.isActive())
@@ -105,7 +115,9 @@ def _collect(libvirt: Any, uri: str, state: LiveState) -> None:
                                                 inactive_xml, live_xml))
             except libvirt.libvirtError as exc:
                 state.errors.append((f"domain {dom.name()}", str(exc)))
+        progress(state, "the networks")
         for net in _call(libvirt, state, "networks", conn.listAllNetworks) or []:
+            progress(None, "the networks")
             try:
                 bridge = ""
                 with contextlib.suppress(libvirt.libvirtError):
@@ -114,12 +126,16 @@ def _collect(libvirt: Any, uri: str, state: LiveState) -> None:
                                                   net.XMLDesc(0), bridge))
             except libvirt.libvirtError as exc:
                 state.errors.append((f"network {net.name()}", str(exc)))
+        progress(state, "the storage pools")
         for pool in _call(libvirt, state, "storage pools", conn.listAllStoragePools) or []:
+            progress(None, "the storage pools")
             try:
                 state.pools.append((pool.name(), bool(pool.isActive()), bool(pool.autostart()), pool.XMLDesc(0)))
             except libvirt.libvirtError as exc:
                 state.errors.append((f"pool {pool.name()}", str(exc)))
+        progress(state, "the node devices")
         for dev in _call(libvirt, state, "node devices", lambda: conn.listAllDevices(0)) or []:
+            progress(None, "the node devices")
             try:
                 state.nodedevs.append((dev.name(), dev.XMLDesc(0)))
             except libvirt.libvirtError as exc:
@@ -140,7 +156,7 @@ def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: 
                     ) -> tuple[dict[str, str], dict[str, str]]:
     """domcapabilities for each (emulator, arch, machine, virttype) a guest uses; errors kept per key."""
 
-    def work() -> tuple[dict[str, str], dict[str, str]]:
+    def work(progress: Progress) -> tuple[dict[str, str], dict[str, str]]:
         import libvirt
 
         _silence(libvirt)
@@ -150,6 +166,7 @@ def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: 
         try:
             for key in wanted:
                 emulator, arch, machine, virttype = key
+                progress((found, errors), "|".join(key))
                 try:
                     found["|".join(key)] = conn.getDomainCapabilities(emulator or None, arch or None,
                                                                      machine or None, virttype or None, 0)
@@ -159,31 +176,52 @@ def domcapabilities(uri: str, wanted: list[tuple[str, str, str, str]], timeout: 
             conn.close()
         return found, errors
 
-    return _run_with_timeout(work, timeout, uri)
+    def unanswered(partial: tuple[dict[str, str], dict[str, str]], key: str, message: str
+                   ) -> tuple[dict[str, str], dict[str, str]]:
+        partial[1][key] = message
+        return partial
+
+    return _run_with_timeout(work, timeout, uri, unanswered)
 
 
 T = TypeVar("T")
 
 
-def _run_with_timeout(work: Callable[[], T], timeout: float, uri: str) -> T:
-    """work() in a child process that leads a session and process group of its own, and its result. libvirt
-    starts what a connection needs (ssh for qemu+ssh, nc...) in that group, so when the time is up the whole
-    group is killed, none of it left behind; the group is killed when the answer has come too (what libvirt
-    left running), and it kills itself if this process dies (_watch_parent). Without a terminal, an ssh that
-    wants a password or a host key confirmed fails at once, with its reason, instead of waiting for one."""
+def _run_with_timeout(work: Callable[[Progress], T], timeout: float, uri: str,
+                      unanswered: Callable[[T, str, str], T]) -> T:
+    """work(progress) in a child process that leads a session and process group of its own, and its result.
+    `timeout` is for each answer, not for all of them: a daemon that answers nothing within it is hung (an
+    error); one that answered, then does not answer a request within it, gives what it answered so far, with
+    `unanswered(partial, request, message)` noting the request (libvirt re-probing every QEMU binary for
+    `capabilities` takes seconds per binary: slow, not hung).
+    libvirt starts what a connection needs (ssh for qemu+ssh, nc...) in the child's group, so when the time is
+    up the whole group is killed, none of it left behind; the group is killed when the answer has come too
+    (what libvirt left running), and it kills itself if this process dies (_watch_parent). Without a terminal,
+    an ssh that wants a password or a host key confirmed fails at once, with its reason, instead of waiting."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(work, send, receive), name="virtdiag-libvirt", daemon=True)
     child.start()
     send.close()
     assert child.pid is not None
+    partial: Any = None
+    asking = ""
     try:
-        if not receive.poll(timeout):
-            raise LiveUnavailable(f"the libvirt daemon at {uri} did not answer within {timeout:.0f} s (hung?)")
-        try:
-            kind, value = receive.recv()
-        except (EOFError, OSError) as exc:
-            raise LiveUnavailable(f"the libvirt connection to {uri} ended without an answer") from exc
+        while True:
+            if not receive.poll(timeout):
+                if partial is None:
+                    raise LiveUnavailable(f"the libvirt daemon at {uri} did not answer within {timeout:.0f} s "
+                                          "(hung?)")
+                return unanswered(cast(T, partial), asking, f"the libvirt daemon at {uri} answered, then did not "
+                                  f"answer for {asking} within {timeout:.0f} s (--timeout)")
+            try:
+                kind, value, *step = receive.recv()
+            except (EOFError, OSError) as exc:
+                raise LiveUnavailable(f"the libvirt connection to {uri} ended without an answer") from exc
+            if kind != "progress":
+                break
+            partial = value if value is not None else partial
+            asking = step[0] if step else asking
     finally:
         with contextlib.suppress(OSError):
             os.killpg(child.pid, signal.SIGKILL)
@@ -197,15 +235,20 @@ def _run_with_timeout(work: Callable[[], T], timeout: float, uri: str) -> T:
     return cast(T, value)
 
 
-def _child(work: Callable[[], object], send: Connection, parents_end: Connection) -> None:
+def _child(work: Callable[[Progress], object], send: Connection, parents_end: Connection) -> None:
     """The child: its own session and process group, work(), the outcome sent back ("ok", result), ("libvirt",
-    libvirt's message) or ("error", what failed); then out without running anything of the parent's."""
+    libvirt's message) or ("error", what failed); then out without running anything of the parent's. Before
+    each request work() sends ("progress", what it knows so far or None, the request)."""
     with contextlib.suppress(OSError):
         os.setsid()
     parents_end.close()  # only the parent holds the read end: it closes when the parent dies
     threading.Thread(target=_watch_parent, args=(send.fileno(),), daemon=True).start()
+
+    def progress(known: object, asking: str) -> None:
+        send.send(("progress", known, asking))
+
     try:
-        outcome: tuple[str, object] = ("ok", work())
+        outcome: tuple[str, object] = ("ok", work(progress))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent
         kind = "libvirt" if type(exc).__name__ == "libvirtError" else "error"
         outcome = (kind, str(exc) if kind == "libvirt" else f"{type(exc).__name__}: {exc}")
@@ -233,13 +276,17 @@ def gather(uri: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
     # many desktops) would spawn a session daemon that creates its own files under $HOME
     os.environ.setdefault("LIBVIRT_AUTOSTART", "0")
 
-    def work() -> LiveState:
+    def work(progress: Progress) -> LiveState:
         _silence(libvirt)
         state = LiveState(uri)
-        _collect(libvirt, uri, state)
+        _collect(libvirt, uri, state, progress)
         return state
 
-    return _run_with_timeout(work, timeout, uri)
+    def unanswered(partial: LiveState, asking: str, message: str) -> LiveState:
+        partial.errors.append((asking, message))
+        return partial
+
+    return _run_with_timeout(work, timeout, uri, unanswered)
 
 
 def merge_into(state: HostState, live: LiveState) -> None:
@@ -259,6 +306,8 @@ def merge_into(state: HostState, live: LiveState) -> None:
     state.defined_networks = {n.name for n in live.networks}
     state.active_networks = {n.name for n in live.networks if n.active}
     state.autostart_networks = {n.name for n in live.networks if n.autostart}
+    if live.libvirt_version:
+        state.libvirt_version = live.libvirt_version
     if live.hostname and not state.hostname:
         state.hostname = live.hostname
     capabilities = parse_capabilities(live.capabilities) if live.capabilities else None
