@@ -160,7 +160,7 @@ def start() -> bool:
 # Every guest and network tests/integration defines, by name (the daemon shares /etc/libvirt with the host,
 # so only these exact names are ever removed).
 TEST_GUESTS = ("vdt-bridge", "vdt-net", "vdt-nodisk", "vdt-perm", "vdt-kvm", "vdt-noserial", "vdt-cpu", "vdt-efi",
-               "vdt-vanish")
+               "vdt-vanish", "vdt-eth", "vdt-script", "vdt-transient", "vdt-ms", "vdt-snap", "vdt-nvram")
 TEST_NETWORKS = ("vdt-inactive", "vdt-clash")
 
 
@@ -171,7 +171,10 @@ def remove_leftovers() -> list[str]:
     virsh = ("virsh", "-c", "qemu:///system")
     for name in set(_run(*virsh, "list", "--all", "--name", check=False).stdout.split()) & set(TEST_GUESTS):
         _run(*virsh, "destroy", name, check=False)
-        _run(*virsh, "undefine", "--managed-save", name, check=False)
+        # the undefine refusal tests leave, when killed, a managed save image, a snapshot and an NVRAM file
+        if _run(*virsh, "undefine", "--managed-save", "--snapshots-metadata", "--nvram", name,
+                check=False).returncode != 0:
+            _run(*virsh, "undefine", name, check=False)
         removed.append(name)
     for name in set(_run(*virsh, "net-list", "--all", "--name", check=False).stdout.split()) & set(TEST_NETWORKS):
         _run(*virsh, "net-destroy", name, check=False)

@@ -385,6 +385,9 @@ def planted_tree(tmp_path: Path) -> Path:
                       "<target dev='sdb' bus='sata'/></disk>\n"
                       "    <interface type='ethernet'><target dev='tap0'/><model type='virtio'/></interface>", 1)
     domain.write_text(xml)
+    # a libvirt before 1.3 (QEMU opens /dev/net/tun itself), so that tun-ethernet-interface quotes qemu.conf below
+    for log in (root / "var/log/libvirt").rglob("*.log"):
+        log.write_text(log.read_text().replace("libvirt version: 9.0.0", "libvirt version: 1.2.17"))
     log = root / "var/log/libvirt/libvirtd.log"
     log.write_text(log.read_text() + "".join(f"{line}\n" for line in LOG_LINES))
     guest_log = root / "var/log/libvirt/qemu/web01.log"
