@@ -34,6 +34,7 @@ class Outcome:
     expected: tuple[str, ...]
     ranked: tuple[str, ...]
     confidence: float
+    harvest: int = 1
 
     @property
     def top1(self) -> bool:
@@ -50,7 +51,7 @@ def run_case(toml: Path) -> Outcome:
     report = engine.explain(toml.with_suffix(".txt").read_text(encoding="utf-8"))
     ranked = tuple(f.id for f in report.findings)
     confidence = report.findings[0].confidence if report.findings else 0.0
-    return Outcome(toml.stem, expected, ranked, confidence)
+    return Outcome(toml.stem, expected, ranked, confidence, int(label.get("harvest", 1)))
 
 
 def run_part(part: str) -> list[Outcome]:
@@ -69,6 +70,11 @@ def summary(part: str, outcomes: list[Outcome]) -> list[str]:
         right = sum(o.top1 for o in band)
         share = f"{100 * right / len(band):.1f}% right" if band else "-"
         lines.append(f"  confidence {name:7}: {len(band):3} answers, {right:3} right ({share})")
+    harvests = sorted({o.harvest for o in outcomes})
+    if len(harvests) > 1:  # each harvest apart: a later one shows how a fresh round of pastes fares
+        lines.append("  top-1 by harvest: " + ", ".join(
+            f"{h}: {sum(o.top1 for o in outcomes if o.harvest == h)}/{sum(o.harvest == h for o in outcomes)}"
+            for h in harvests))
     return lines
 
 

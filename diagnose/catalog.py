@@ -67,6 +67,16 @@ class Pattern:
         return f"Pattern({self.pattern!r})"
 
 
+def either_case_first_letter(regex: str) -> str:
+    """A pattern whose first letter matches in either case: QEMU and libvirt capitalised many messages
+    between versions ("cannot set up guest memory" became "Cannot ..."), and wrappers capitalise the
+    message they quote, so a pattern written from one version's spelling must not miss the other. An
+    acronym ("SASL", "QEMU") keeps its case."""
+    if regex[:1].isascii() and regex[:1].isalpha() and regex[1:2].isascii() and regex[1:2].islower():
+        return f"[{regex[0].lower()}{regex[0].upper()}]{regex[1:]}"
+    return regex
+
+
 def knowledge_dir() -> Path:
     """Where the catalog lives: $VIRTDIAG_KNOWLEDGE, the repo's knowledge/, or the installed copy."""
     try:
@@ -160,7 +170,10 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
         severity = "error"
 
     def patterns(key: str) -> tuple[Pattern, ...]:
-        return tuple(Pattern(str(p), literals.get(str(p))) for p in raw.get(key, []))
+        regexes = [str(p) for p in raw.get(key, [])]
+        if key == "patterns":
+            regexes = [either_case_first_letter(regex) for regex in regexes]
+        return tuple(Pattern(regex, literals.get(regex)) for regex in regexes)
 
     examples = tuple(
         Example(
