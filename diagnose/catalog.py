@@ -156,7 +156,8 @@ def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[
     return tuple(fixes)
 
 
-def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, list[str]]) -> Signature:
+def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: dict[str, list[str]],
+               as_written: bool = False) -> Signature:
     sig_id = str(raw.get("id", ""))
     where = f"{area}.toml:{sig_id or '?'}"
     if not ID_RE.match(sig_id):
@@ -171,7 +172,7 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
 
     def patterns(key: str) -> tuple[Pattern, ...]:
         regexes = [str(p) for p in raw.get(key, [])]
-        if key == "patterns":
+        if key == "patterns" and not as_written:
             regexes = [either_case_first_letter(regex) for regex in regexes]
         return tuple(Pattern(regex, literals.get(regex)) for regex in regexes)
 
@@ -288,9 +289,9 @@ def _records(files: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], di
     return records, problems, english
 
 
-def _from_record(record: dict[str, Any], problems: list[str] | None = None) -> Signature:
+def _from_record(record: dict[str, Any], problems: list[str] | None = None, as_written: bool = False) -> Signature:
     literals = record["literals"]
-    sig = _signature(record["raw"], record["area"], [] if problems is None else problems, literals)
+    sig = _signature(record["raw"], record["area"], [] if problems is None else problems, literals, as_written)
     extra = {kind: tuple(Pattern(regex, literals.get(regex), fixed) for regex, fixed in items)
              for kind, items in record["localized"].items()}
     if extra:
@@ -362,18 +363,20 @@ def cache_is_fresh(directory: Path | None = None) -> bool:
     return _from_cache(directory, fingerprint(_sources(directory))) is not None
 
 
-def _built(records: list[dict[str, Any]], problems: list[str], english: dict[str, str]) -> Catalog:
-    signatures = tuple(_from_record(record, problems) for record in records)
+def _built(records: list[dict[str, Any]], problems: list[str], english: dict[str, str],
+           as_written: bool = False) -> Catalog:
+    signatures = tuple(_from_record(record, problems, as_written) for record in records)
     return Catalog(signatures, tuple(problems), english)
 
 
-def load(directory: Path | None = None, use_cache: bool = True) -> Catalog:
+def load(directory: Path | None = None, use_cache: bool = True, as_written: bool = False) -> Catalog:
     """Read every knowledge/*.toml (and the generated localized patterns), from the cache when it is fresh;
-    structural problems are collected, not raised."""
+    structural problems are collected, not raised. `as_written` keeps each pattern exactly as the file has it
+    (no either-case first letter): what the translation generator reads."""
     directory = directory or knowledge_dir()
     sources = _sources(directory)
-    if use_cache:
+    if use_cache and not as_written:
         cached = _from_cache(directory, fingerprint(sources))
         if cached is not None:
             return cached
-    return _built(*_records(_toml(sources)))
+    return _built(*_records(_toml(sources)), as_written=as_written)

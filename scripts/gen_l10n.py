@@ -1025,7 +1025,7 @@ def english_catalog() -> catalog_mod.Catalog:
         (target / "generated").mkdir(parents=True)
         for path in (ROOT / "knowledge").glob("*.toml"):
             shutil.copy(path, target / path.name)
-        return catalog_mod.load(target)
+        return catalog_mod.load(target, as_written=True)
 
 
 def example_lines(sig: Signature) -> list[str]:
