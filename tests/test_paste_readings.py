@@ -1,0 +1,61 @@
+"""How a paste is read before matching: test-harness verdicts, capitalisation that changed between versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnose import engine
+from diagnose.catalog import either_case_first_letter
+
+
+def ids(text: str) -> list[str]:
+    return [finding.id for finding in engine.explain(text).findings]
+
+
+def test_harness_expected_messages_are_not_evidence():
+    """tp-libvirt quotes what it expected beside what happened: only what happened decides."""
+    text = ("TestFail: Can not find the expected patterns 'Domain not found|qemu unexpectedly closed the monitor' "
+            "in output 'Migration: [ 21.63 %]error: operation failed: job 'migration out' failed: "
+            "Unable to read from socket: Connection reset by peer'")
+    report = engine.explain(text)
+    assert [f.id for f in report.findings] == ["migration-qemu-failed"]
+    assert dict(report.findings[0].captures) == {"detail": "Connection reset by peer"}
+
+
+def test_harness_expect_fail_with_one_of():
+    text = (" (1/1) type_specific.numa_memory.negative_test: FAIL: Expect should fail with one of "
+            "['NUMA node.*unavailable', 'Domain not found'], but failed with:\\nerror: Failed to start domain "
+            "'avocado-vt-vm1'\\nerror: Requested operation is not valid: domain is already running")
+    found = ids(text)
+    assert found[0] == "domain-state-invalid"
+    assert "domain-not-found" not in found and "numa-node-unavailable" not in found
+
+
+def test_the_same_message_without_the_harness_still_counts():
+    """The cleaning removes the quoted expectation only: an ordinary 'Domain not found' is evidence."""
+    assert ids("error: failed to get domain 'web01'\nerror: Domain not found: no domain with matching name "
+               "'web01'")[0] == "domain-not-found"
+
+
+@pytest.mark.parametrize("text", [
+    "internal error: process exited while connecting to monitor: Cannot set up guest memory 'pc.ram': Cannot "
+    "allocate memory",
+    "internal error: process exited while connecting to monitor: cannot set up guest memory 'pc.ram': Cannot "
+    "allocate memory",
+])
+def test_a_capitalised_message_matches_like_the_lower_case_one(text):
+    report = engine.explain(text)
+    assert report.findings[0].id == "host-memory-insufficient"
+    assert dict(report.findings[0].captures)["element"] == "pc.ram"
+
+
+@pytest.mark.parametrize(("written", "compiled"), [
+    ("cannot set up guest memory", "[cC]annot set up guest memory"),
+    ("Unable to add bridge", "[uU]nable to add bridge"),
+    ("SASL\\(-\\d+\\): ", "SASL\\(-\\d+\\): "),  # an acronym keeps its case
+    ("(?i)exceeds max cpus", "(?i)exceeds max cpus"),
+    ("-drive file=", "-drive file="),
+    ("été", "été"),
+])
+def test_either_case_first_letter(written, compiled):
+    assert either_case_first_letter(written) == compiled
