@@ -93,7 +93,8 @@ def _literal_regex(text: str) -> str:
         if ch in QUOTES:
             out.append(QUOTE_CLASS)
         elif ch in ":：":
-            out.append(r"\s*" + COLON_CLASS)
+            # ": " before a value is a separator, never the "://" inside a URI value before it
+            out.append(r"\s*" + COLON_CLASS + (r"(?!//)" if text[i + 1:i + 2].isspace() else ""))
         elif CJK_RE.match(ch) and i + 1 < len(text) and not CJK_RE.match(text[i + 1]) and not text[i + 1].isspace():
             out.append(re.escape(ch) + r"\s?")  # a translation's CJK next to an ASCII word may be spaced or not
         else:

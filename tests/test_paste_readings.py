@@ -59,3 +59,12 @@ def test_a_capitalised_message_matches_like_the_lower_case_one(text):
 ])
 def test_either_case_first_letter(written, compiled):
     assert either_case_first_letter(written) == compiled
+
+
+def test_a_uri_value_is_not_cut_at_its_colon():
+    """A template's ": " separates a value from what follows; the "://" inside a URI is not that separator."""
+    report = engine.explain("error: Failed to connect to remote libvirt URI qemu+ssh://root@10.0.0.5/system: "
+                            "Cannot recv data: Host key verification failed.: Connection reset by peer")
+    remote = [f for f in report.findings if f.id == "migration-remote-connect-failed"]
+    assert len(remote) == 1
+    assert dict(remote[0].captures)["uri"] == "qemu+ssh://root@10.0.0.5/system"
