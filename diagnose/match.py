@@ -291,6 +291,8 @@ def _value(name: str, value: str) -> str:
     that never holds a space (a URI, a bridge, a network ...) ends at the first one (a translation may
     print more words after the value)."""
     value = value.strip(QUOTES + " ").rstrip(".,;")
+    while value.endswith(")") and value.count(")") > value.count("("):  # the end of a wrapper: Message='...')
+        value = value[:-1].rstrip(QUOTES + " ").rstrip(".,;")
     if name in ONE_WORD_CAPTURES and value:
         value = value.split()[0].strip(QUOTES).rstrip(".,;")
     return value

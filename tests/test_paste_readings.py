@@ -68,3 +68,11 @@ def test_a_uri_value_is_not_cut_at_its_colon():
     remote = [f for f in report.findings if f.id == "migration-remote-connect-failed"]
     assert len(remote) == 1
     assert dict(remote[0].captures)["uri"] == "qemu+ssh://root@10.0.0.5/system"
+
+
+def test_a_value_at_the_end_of_a_wrapper_loses_the_wrapper_s_closing():
+    """virError(... Message='... OVS bridge 21e4e1b47')" ends the last placeholder: the bridge is 21e4e1b47."""
+    report = engine.explain("""hotplug failed: "virError(Code=1, Domain=0, Message='internal error: """
+                            """Unable to add port tap0 to OVS bridge 21e4e1b47')\"""")
+    assert report.findings[0].id == "ovs-port-add-failed"
+    assert dict(report.findings[0].captures) == {"bridge": "21e4e1b47", "port": "tap0"}
