@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from diagnose.catalog import Catalog, Pattern
 from diagnose.literals import line_keys, literal_keys
-from diagnose.messages import QUOTES, Message
+from diagnose.messages import Message, capture_value
 from diagnose.messages import loaded as messages_index
 from diagnose.model import Evidence, Hit, LibvirtMessage, Line, Signature, TemplateBinding
 
@@ -282,27 +282,11 @@ def reads_templates(line: Line) -> bool:
         line.source == "journal" and LIBVIRT_PROCESS_RE.search(line.text, 0, 300) is not None)
 
 
-ONE_WORD_CAPTURES = frozenset({"uri", "bridge", "network", "interface", "device", "host", "port", "user", "group",
-                               "socket", "nodedev", "pool", "iommu_group", "machine", "emulator"})
-
-
-def _value(name: str, value: str) -> str:
-    """A placeholder's value as a capture: unquoted, without the punctuation a sentence puts after it; a name
-    that never holds a space (a URI, a bridge, a network ...) ends at the first one (a translation may
-    print more words after the value)."""
-    value = value.strip(QUOTES + " ").rstrip(".,;")
-    while value.endswith(")") and value.count(")") > value.count("("):  # the end of a wrapper: Message='...')
-        value = value[:-1].rstrip(QUOTES + " ").rstrip(".,;")
-    if name in ONE_WORD_CAPTURES and value:
-        value = value.split()[0].strip(QUOTES).rstrip(".,;")
-    return value
-
-
 def _template_captures(sig: Signature, binding: TemplateBinding, message: Message, english: dict[str, str],
                        system_errors: dict[str, str]) -> dict[str, str] | None:
     """The captures a binding gives for a recognised message, or None when its detail does not match."""
     values = dict(message.values)
-    captures = {name: _value(name, values.get(f"p{number}", "")) for number, name in
+    captures = {name: capture_value(name, values.get(f"p{number}", "")) for number, name in
                 enumerate(binding.captures, start=1) if name}
     if any(not re.search(regex, captures.get(name, ""), re.I) for name, regex in binding.values):
         return None

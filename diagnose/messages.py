@@ -171,6 +171,22 @@ def area_of(files: tuple[str, ...]) -> str:
     return ", ".join(dict.fromkeys(areas))
 
 
+ONE_WORD_CAPTURES = frozenset({"uri", "bridge", "network", "interface", "device", "host", "port", "user", "group",
+                               "socket", "nodedev", "pool", "iommu_group", "machine", "emulator"})
+
+
+def capture_value(name: str, value: str) -> str:
+    """A placeholder's value as a capture: unquoted, without the punctuation a sentence puts after it; a name
+    that never holds a space (a URI, a bridge, a network ...) ends at the first one (a translation may
+    print more words after the value)."""
+    value = value.strip(QUOTES + " ").rstrip(".,;")
+    while value.endswith(")") and value.count(")") > value.count("("):  # the end of a wrapper: Message='...')
+        value = value[:-1].rstrip(QUOTES + " ").rstrip(".,;")
+    if name in ONE_WORD_CAPTURES and value:
+        value = value.split()[0].strip(QUOTES).rstrip(".,;")
+    return value
+
+
 def templates_path() -> Path:
     return locate.knowledge_dir() / "generated" / "templates.jsonl"
 
