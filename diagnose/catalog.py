@@ -278,15 +278,36 @@ def _records(files: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], di
             by_kind = localized.setdefault(str(item.get("signature", "")), {})
             by_kind.setdefault(kind, []).append([str(item.get("regex", "")), fixed])
     english = {str(v["text"]): str(v["english"]) for v in generated.get("value", []) if v.get("text")}
+    sets = {str(k): list(v) for name in sorted(files) for k, v in files[name].get("set", {}).items()}
     records = []
+    problems: list[str] = []
     for name in sorted(files):
         if name == LOCALIZED:
             continue
         for raw in files[name].get("signature", []):
+            problems += _expand_sets(raw, sets, f"{name}:{raw.get('id', '?')}")
             records.append({"area": name.removesuffix(".toml"), "raw": raw,
                             "localized": localized.pop(str(raw.get("id", "")), {}), "literals": {}})
-    problems = [f"{LOCALIZED}: patterns for unknown signature {sig_id!r}" for sig_id in sorted(localized)]
+    problems += [f"{LOCALIZED}: patterns for unknown signature {sig_id!r}" for sig_id in sorted(localized)]
     return records, problems, english
+
+
+def _expand_sets(raw: dict[str, Any], sets: dict[str, list[Any]], where: str) -> list[str]:
+    """A signature's "@name" entries in patterns, context and unless replaced by that shared set's patterns
+    (knowledge/sets.toml); an unknown name is a problem."""
+    problems = []
+    for key in ("patterns", "context", "unless"):
+        expanded: list[Any] = []
+        for item in raw.get(key, []):
+            if isinstance(item, str) and item.startswith("@"):
+                if item[1:] not in sets:
+                    problems.append(f"{where}: {key} names an unknown pattern set {item!r}")
+                expanded.extend(sets.get(item[1:], []))
+            else:
+                expanded.append(item)
+        if key in raw:
+            raw[key] = expanded
+    return problems
 
 
 def _from_record(record: dict[str, Any], problems: list[str] | None = None, as_written: bool = False) -> Signature:

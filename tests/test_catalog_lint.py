@@ -144,3 +144,25 @@ def test_the_l10n_generator_reads_classes_with_the_same_scanner():
     spec.loader.exec_module(module)
     assert module.delazy(r"a+?[]+?]b*?") == r"a+[]+?]b*"
     assert [(g.start, g.end) for g in module.scan_groups(r"([)])x")] == [(0, 5)]
+
+
+def test_a_shared_pattern_set_is_expanded_where_a_signature_names_it():
+    from diagnose import catalog as catalog_mod
+
+    files = {"sets.toml": {"set": {"evidence": ["alpha", "beta"]}},
+             "x.toml": {"signature": [{"id": "x-one", "unless": ["first", "@evidence"], "context": ["@missing"]}]}}
+    records, problems, _ = catalog_mod._records(files)
+    assert records[0]["raw"]["unless"] == ["first", "alpha", "beta"]
+    assert records[0]["raw"]["context"] == []
+    assert problems == ["x.toml:x-one: context names an unknown pattern set '@missing'"]
+
+
+def test_the_catalog_uses_its_migration_evidence_set():
+    """daemon-max-client-requests is vetoed by every migration sign the shared set lists."""
+    from diagnose import engine
+
+    for line in ("Migration: [ 3 %]", "# virsh migrate --live web01 qemu+ssh://kvm2/system",
+                 "error : qemuMigrationSrcPerform:123 : x", "virsh migrate-postcopy web01"):
+        ids = [f.id for f in engine.explain(f"{line}\nerror: internal error: connection closed due to keepalive "
+                                            "timeout").findings]
+        assert "daemon-max-client-requests" not in ids and ids[0] == "migration-connection-lost", (line, ids)
