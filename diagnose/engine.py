@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,9 @@ def _paste_lines(text: str) -> list[Line]:
     return paste.paste_lines(text)
 
 
+XML_YIELDS_TO = 0.8  # a matched error line at this confidence outranks the pasted XML's observations
+
+
 def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
     """A pasted error, log excerpt, XML document or plain symptom -> findings, best first.
 
@@ -133,7 +137,11 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
         from diagnose import xmlchecks
 
         root, body, first_line = xml
-        hits.extend(xmlchecks.check(xmlchecks.parse(body, "paste", "", first_line)))
+        observed = xmlchecks.check(xmlchecks.parse(body, "paste", "", first_line))
+        if any(hit.confidence >= XML_YIELDS_TO for hit in hits):
+            # an error the paste printed decides; what its XML shows is a possible cause, ranked after it
+            observed = [replace(hit, confidence=min(hit.confidence, XML_YIELDS_TO - 0.1)) for hit in observed]
+        hits.extend(observed)
     if not hits and report.messages:
         for message in report.messages[:1]:
             hits = closest(catalog, f"{message.template} {message.detail}", message.evidence)

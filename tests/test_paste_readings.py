@@ -76,3 +76,30 @@ def test_a_value_at_the_end_of_a_wrapper_loses_the_wrapper_s_closing():
                             """Unable to add port tap0 to OVS bridge 21e4e1b47')\"""")
     assert report.findings[0].id == "ovs-port-add-failed"
     assert dict(report.findings[0].captures) == {"bridge": "21e4e1b47", "port": "tap0"}
+
+
+XML_WITH_BLOCK_CDROM = """<domain type='kvm'>
+  <name>nova01</name>
+  <devices>
+    <disk type='block' device='cdrom'>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+  </devices>
+</domain>"""
+
+
+def test_the_error_the_paste_printed_outranks_what_its_xml_shows():
+    """A pasted XML's observation is a possible cause; the error line the paste holds decides first."""
+    text = ("qemu-system-x86_64: -drive file=/srv/nova01/disk,if=none,id=drive-virtio-disk0,format=qcow2: "
+            "could not open disk image /srv/nova01/disk: Permission denied\n" + XML_WITH_BLOCK_CDROM)
+    findings = engine.explain(text).findings
+    assert [f.id for f in findings] == ["image-permission-denied", "cdrom-block-no-source"]
+    assert dict(findings[0].captures)["path"] == "/srv/nova01/disk"
+    assert findings[1].confidence < 0.8
+
+
+def test_pasted_xml_alone_keeps_its_confidence():
+    findings = engine.explain(XML_WITH_BLOCK_CDROM).findings
+    assert [f.id for f in findings] == ["cdrom-block-no-source"]
+    assert findings[0].confidence == 0.85
