@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import cache, lru_cache
@@ -118,7 +119,27 @@ def _paste_lines(text: str) -> list[Line]:
     return paste.paste_lines(text)
 
 
-XML_YIELDS_TO = 0.8  # a matched error line at this confidence outranks the pasted XML's observations
+DECIDES_AT = 0.8  # a matched error line this sure outranks the pasted XML's observations and warnings
+WARNING_LINE = re.compile(r"(?i)(?:^|[\s:])warn(?:ing)?\s*:|^\W*WARNING\b")
+ERROR_WORDS = re.compile(r"(?i)\berror\b|\bfail(?:ed|ure)?\b")
+
+
+def _warned_only(hit: Hit) -> bool:
+    return bool(hit.evidence) and all(
+        WARNING_LINE.search(e.text) and not ERROR_WORDS.search(e.text) for e in hit.evidence)
+
+
+def _on_error_line(hit: Hit) -> bool:
+    return any(ERROR_WORDS.search(e.text) and not WARNING_LINE.search(e.text) for e in hit.evidence)
+
+
+def _warnings_follow_errors(hits: list[Hit]) -> list[Hit]:
+    """A cause seen only in warnings ranks after one an error line shows: a warning is what the tool went on
+    past ("WARNING  KVM acceleration not available, using 'qemu'"), the error is what stopped it."""
+    if not any(hit.confidence >= DECIDES_AT and _on_error_line(hit) for hit in hits):
+        return hits
+    return [replace(hit, confidence=min(hit.confidence, DECIDES_AT - 0.1)) if _warned_only(hit) else hit
+            for hit in hits]
 
 
 def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
@@ -131,16 +152,16 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
 
     catalog, matcher = loaded()
     report = Report(kind="explain", lang=lang)
-    hits = match_lines(matcher, _paste_lines(text), report.messages)
+    hits = _warnings_follow_errors(match_lines(matcher, _paste_lines(text), report.messages))
     xml = paste.find_xml(text)
     if xml is not None:
         from diagnose import xmlchecks
 
         root, body, first_line = xml
         observed = xmlchecks.check(xmlchecks.parse(body, "paste", "", first_line))
-        if any(hit.confidence >= XML_YIELDS_TO for hit in hits):
+        if any(hit.confidence >= DECIDES_AT for hit in hits):
             # an error the paste printed decides; what its XML shows is a possible cause, ranked after it
-            observed = [replace(hit, confidence=min(hit.confidence, XML_YIELDS_TO - 0.1)) for hit in observed]
+            observed = [replace(hit, confidence=min(hit.confidence, DECIDES_AT - 0.1)) for hit in observed]
         hits.extend(observed)
     if not hits and report.messages:
         for message in report.messages[:1]:

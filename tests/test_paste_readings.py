@@ -103,3 +103,33 @@ def test_pasted_xml_alone_keeps_its_confidence():
     findings = engine.explain(XML_WITH_BLOCK_CDROM).findings
     assert [f.id for f in findings] == ["cdrom-block-no-source"]
     assert findings[0].confidence == 0.85
+
+
+@pytest.mark.parametrize("command", [
+    "virsh -c qemu:///system start web01",
+    "virsh --connect qemu:///system start web01",
+    "virsh --connect=qemu:///system start web01",
+])
+def test_the_guest_is_read_from_a_virsh_command_with_its_connection(command):
+    text = f"$ {command}\nqemu-system-x86_64: Address space limit 0x7fffffffff < 0x4ffffffffff phys-bits too low (39)"
+    findings = engine.explain(text).findings
+    assert findings[0].id == "phys-bits-too-low"
+    assert dict(findings[0].captures)["guest"] == "web01"
+
+
+def test_a_cause_seen_only_in_a_warning_ranks_after_the_error():
+    """virt-install went on past its warning; the error line is what stopped it."""
+    text = ("root@hv:~# virt-install --name web01 --network bridge=br0 --cdrom /srv/iso/u.iso\n"
+            "WARNING  KVM acceleration not available, using 'qemu'\n"
+            "Starting install...\n"
+            "ERROR    Cannot get interface MTU on 'br0': No such device\n"
+            "  virsh --connect qemu:///system start web01\n")
+    findings = engine.explain(text).findings
+    assert [f.id for f in findings] == ["bridge-missing", "kvm-unavailable"]
+    assert findings[1].confidence < 0.8
+
+
+def test_a_warning_alone_keeps_its_confidence():
+    findings = engine.explain("WARNING  KVM acceleration not available, using 'qemu'").findings
+    assert findings[0].id == "kvm-unavailable"
+    assert findings[0].confidence >= 0.8
