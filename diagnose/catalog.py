@@ -147,7 +147,7 @@ def _fixes(raw: list[dict[str, Any]], where: str, problems: list[str]) -> tuple[
                 title=str(item.get("title", "")),
                 why=str(item.get("why", "")),
                 commands=tuple(str(c) for c in item.get("commands", [])),
-                when=tuple((str(k), v) for k, v in when.items()),
+                when=tuple((str(k), tuple(v) if isinstance(v, list) else v) for k, v in when.items()),
                 score=int(item.get("score", 50)),
                 title_ja=str(item.get("title_ja", "")),
                 why_ja=str(item.get("why_ja", "")),

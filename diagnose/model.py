@@ -40,7 +40,7 @@ class Fix:
     title: str
     why: str
     commands: tuple[str, ...]
-    when: tuple[tuple[str, str | bool], ...]
+    when: tuple[tuple[str, str | bool | tuple[str, ...]], ...]  # a tuple: any of these values
     score: int
     title_ja: str = ""
     why_ja: str = ""

@@ -55,8 +55,8 @@ def evaluate(
         elif isinstance(wanted, bool):
             held = (key in captures) == wanted
             reasons.append(wording.word("reason_given" if key in captures else "reason_not_given", lang, name=key))
-        else:
-            held = captures.get(key) == wanted
+        else:  # a value, or a list of values any of which will do
+            held = captures.get(key) in wanted if isinstance(wanted, tuple) else captures.get(key) == wanted
             reasons.append(f"{key}={captures.get(key, '(none)')!r}")
         if not held:
             status = "ruled_out"

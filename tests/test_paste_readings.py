@@ -133,3 +133,15 @@ def test_a_warning_alone_keeps_its_confidence():
     findings = engine.explain("WARNING  KVM acceleration not available, using 'qemu'").findings
     assert findings[0].id == "kvm-unavailable"
     assert findings[0].confidence >= 0.8
+
+
+@pytest.mark.parametrize("text", [
+    "error: argument unsupported: QEMU guest agent is not configured",
+    "エラー: サポートされない引数: QEMU ゲストエージェントが設定されていません",
+    "1466531021.512000: critical: failed to initialize guest agent channel",
+])
+def test_a_fix_whose_condition_lists_values_applies_for_any_of_them(text):
+    """`when = { errno = [A, B] }`: libvirt's refusal and qemu-ga's own complaint both mean the channel is missing."""
+    finding = engine.explain(text).findings[0]
+    assert finding.id == "guest-agent-unresponsive"
+    assert finding.fixes[0].fix_id == "add-agent-channel"
