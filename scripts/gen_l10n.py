@@ -164,6 +164,26 @@ def longest_literal(parts: list[Part]) -> str:
 META = frozenset("\\.^$*+?{}[]|()")
 
 
+def negative_lookaheads(src: str) -> list[tuple[int, int]]:
+    """Where the (?!...) groups of a pattern's source are (start, end)."""
+    spans = []
+    for m in re.finditer(r"\(\?!", src):
+        depth, i = 0, m.start()
+        while i < len(src):
+            if src[i] == "\\":
+                i += 2
+                continue
+            if src[i] == "[":  # a character class: its parentheses are characters
+                i = src.index("]", i + 2 if src[i + 1 : i + 2] in ("]", "^") else i + 1) + 1
+                continue
+            depth += {"(": 1, ")": -1}.get(src[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        spans.append((m.start(), i + 1))
+    return spans
+
+
 def esc(text: str) -> str:
     return "".join("\\" + ch if ch in META else ch for ch in text)
 
@@ -821,11 +841,19 @@ class Renderer:
             local = self.errno_local(english)
             spelled = esc(english)
             if local and spelled in src:
-                replacement = esc(local) if only_local else f"(?:{spelled}|{esc(local)})"
+                both = f"(?:{spelled}|{esc(local)})"
+                # inside a negative lookahead the English text must stay excluded: both, even for a variant
+                vetoes = negative_lookaheads(src)
+
+                def replacement(m: re.Match[str], local: str = esc(local), both: str = both,
+                                vetoes: list[tuple[int, int]] = vetoes) -> str:
+                    inside = any(start <= m.start() < end for start, end in vetoes)
+                    return local if only_local and not inside else both
+
                 # only where a system error is printed: after ": ", or as an alternative of a group
                 text = re.escape(spelled)
                 where = rf"(?:(?<=: )|(?<=:\\s)|(?<=[|>])|(?<=\(\?:)|^(?={text}$)){text}(?![\w])"
-                src = re.sub(where, lambda _m, r=replacement: r, src)
+                src = re.sub(where, replacement, src)
         return src
 
     def localize_values(self, src: str) -> str:

@@ -202,12 +202,33 @@ KNOWN = {
     ("domain-state-invalid", "ja", "dom_already_running"): HAND_WRITTEN_KIND.format("'実行中'", "'already'"),
     ("domain-state-invalid", "ja", "dom_not_running"): HAND_WRITTEN_KIND.format("'いません'", "'not'"),
     ("domain-already-exists", "ja", "dom_defined_uuid"): HAND_WRITTEN_KIND.format("'UUID'", "'uuid'"),
+    ("no-default-uri", "es", "virsh_connect_failed"): "no Spanish context pattern is generated for 'failed to "
+    "connect to the hypervisor', which no-default-uri requires",
+}
+# Gaps of the generated data itself (scripts/gen_l10n.py), whatever the language: the engine reads these lines
+# with another signature or fewer captures than their English originals.
+KNOWN_ANY_LANGUAGE = {
+    ("bridge-create-failed", "msgid:Unable to create bridge %s"): "the generated example puts the message into the "
+    "language but drops the ': <system error>' libvirt appends, so errno cannot come back",
+    ("bridge-create-failed", "msgid:error creating bridge interface %s"): "the generated example drops the system "
+    "error libvirt appends, so errno cannot come back",
+    ("socket-path-mismatch", "conn_unix_socket_failed"): "socket-path-mismatch's context and daemon-not-running's "
+    "unless look inside the socket path placeholder, which the generator cannot carry into a translation: the "
+    "localized line reads as daemon-not-running",
+    ("qemu-too-old", "msgid:this QEMU does not support 'vhost-user' video device"): "in ja, ru and zh_CN the "
+    "localized hand pattern (no model) and the template binding (model) give two readings; the one without model "
+    "is shown",
 }
 KNOWN_REAL = {
     "domain-state-invalid-not-running-ja": HAND_WRITTEN_KIND.format("'いません'", "'not'")
     + "; and no example of domain-state-invalid prints 'Failed to destroy domain', so no localized context "
     "pattern gives its guest",
 }
+
+
+def _any_language_gaps() -> dict:
+    return {(e["signature"], e["lang"], e["key"]): KNOWN_ANY_LANGUAGE[(e["signature"], e["key"])]
+            for e in examples() if (e["signature"], e["key"]) in KNOWN_ANY_LANGUAGE}
 
 
 def _params(items: list, known: dict, key) -> list:  # noqa: ANN001
@@ -222,7 +243,7 @@ def _params(items: list, known: dict, key) -> list:  # noqa: ANN001
 
 @pytest.mark.parametrize(
     "example",
-    _params(examples(), KNOWN, lambda e: (e["signature"], e["lang"], e["key"])),
+    _params(examples(), {**KNOWN, **_any_language_gaps()}, lambda e: (e["signature"], e["lang"], e["key"])),
     ids=[_example_id(e) for e in examples()],
 )
 def test_localized_example(example):
