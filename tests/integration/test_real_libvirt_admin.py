@@ -1,0 +1,152 @@
+"""Everyday admin mistakes reproduced on a real libvirtd (in its network namespace), diagnosed by virtdiag.
+
+Each test runs the virsh command an admin would run, feeds libvirt's REAL answer (libvirt 9.0 on Debian 12)
+to `explain`, and checks the cause, the names it took from the output and the fix it puts first. Everything
+the tests create is named vdt-adm-* and removed at the end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from diagnose import engine
+
+pytestmark = pytest.mark.libvirt
+
+URI = "qemu:///system"
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+IMAGES = Path("/var/lib/libvirt/images")
+SECRET_UUID = "9a1c6c36-5e02-4c8e-9b7f-0d1e2f3a4b5c"
+
+
+def virsh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=120, env=ENV,
+                          check=False)
+
+
+def guest_xml(name: str, devices: str = "") -> str:
+    return textwrap.dedent(f"""\
+        <domain type='qemu'>
+          <name>{name}</name>
+          <memory unit='MiB'>16</memory>
+          <vcpu>1</vcpu>
+          <os><type arch='x86_64' machine='pc'>hvm</type></os>
+          <devices>
+            {devices}
+            <serial type='pty'/><console type='pty'/>
+          </devices>
+        </domain>
+        """)
+
+
+def disk(path: Path, target: str) -> str:
+    return (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{path}'/>"
+            f"<target dev='{target}' bus='virtio'/></disk>")
+
+
+def explained(command: list[str], result: subprocess.CompletedProcess[str]):
+    """What an admin pastes: the command and what virsh said."""
+    assert result.returncode != 0, result.stdout
+    report = engine.explain(f"# virsh {' '.join(command)}\n{result.stderr}")
+    assert report.findings, f"nothing recognised in real output:\n{result.stderr}"
+    return report.findings[0]
+
+
+def run(*command: str):
+    return explained(list(command), virsh(*command))
+
+
+@pytest.fixture(scope="module")
+def admin(libvirt_daemon, tmp_path_factory) -> Iterator[Path]:
+    """A stopped guest with a qcow2 disk, a transient running guest, a directory pool; all removed at the end."""
+    work = tmp_path_factory.mktemp("admin")
+    work.chmod(0o755)
+    base = IMAGES / "vdt-adm-disk.qcow2"
+    other = IMAGES / "vdt-adm-other.qcow2"
+    pool_dir = work / "pool"
+    pool_dir.mkdir()
+    for image in (base, other):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True, timeout=60)
+    rbd = (f"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+           f"<auth username='admin'><secret type='ceph' uuid='{SECRET_UUID}'/></auth>"
+           f"<source protocol='rbd' name='rbd/vdt-adm'><host name='127.0.0.1' port='6789'/></source>"
+           f"<target dev='vdb' bus='virtio'/></disk>")
+    xml = {"vdt-adm-disk": guest_xml("vdt-adm-disk", disk(base, "vda")),
+           "vdt-adm-transient": guest_xml("vdt-adm-transient"),
+           "vdt-adm-ceph": guest_xml("vdt-adm-ceph", rbd),
+           "vdt-adm-spice": guest_xml("vdt-adm-spice", "<graphics type='spice' autoport='yes' "
+                                                       "defaultMode='secure'/>")}
+    for name, text in xml.items():
+        (work / f"{name}.xml").write_text(text)
+    pool = f"<pool type='dir'><name>vdt-adm-pool</name><target><path>{pool_dir}</path></target></pool>"
+    (work / "pool.xml").write_text(pool)
+    try:
+        for step in (["define", str(work / "vdt-adm-disk.xml")], ["create", str(work / "vdt-adm-transient.xml")],
+                     ["define", str(work / "vdt-adm-ceph.xml")], ["define", str(work / "vdt-adm-spice.xml")],
+                     ["pool-create", str(work / "pool.xml")]):
+            done = virsh(*step)
+            assert done.returncode == 0, (step, done.stderr)
+        yield work
+    finally:
+        virsh("destroy", "vdt-adm-transient")
+        virsh("pool-destroy", "vdt-adm-pool")
+        for snapshot in virsh("snapshot-list", "vdt-adm-disk", "--name").stdout.split():
+            virsh("snapshot-delete", "vdt-adm-disk", snapshot, "--metadata")
+        for name in ("vdt-adm-disk", "vdt-adm-ceph", "vdt-adm-spice"):
+            virsh("undefine", name)
+        for image in (base, other, *IMAGES.glob("vdt-adm-disk.*")):
+            image.unlink(missing_ok=True)
+
+
+def test_autostart_of_a_transient_guest(admin):
+    f = run("autostart", "vdt-adm-transient")
+    assert (f.id, dict(f.captures).get("guest"), f.fixes[0].fix_id) == (
+        "transient-domain-autostart", "vdt-adm-transient", "define-from-running-xml")
+
+
+def test_attaching_a_disk_on_a_target_in_use(admin):
+    f = run("attach-disk", "vdt-adm-disk", str(IMAGES / "vdt-adm-other.qcow2"), "vda", "--config")
+    assert (f.id, dict(f.captures).get("target"), dict(f.captures).get("guest")) == (
+        "disk-target-in-use", "vda", "vdt-adm-disk")
+    assert f.fixes[0].fix_id == "pick-free-target"
+
+
+def test_detaching_an_interface_the_guest_does_not_have(admin):
+    nic = admin / "nic.xml"
+    nic.write_text("<interface type='network'><mac address='52:54:00:de:ad:01'/><source network='default'/>"
+                   "<model type='virtio'/></interface>")
+    f = run("detach-device", "vdt-adm-disk", str(nic), "--config")
+    assert (f.id, dict(f.captures).get("guest"), dict(f.captures).get("mac")) == (
+        "detach-device-not-found", "vdt-adm-disk", "52:54:00:de:ad:01")
+    assert f.fixes[0].fix_id == "detach-by-identity"
+
+
+def test_a_volume_the_pool_does_not_have(admin):
+    f = run("vol-info", "--pool", "vdt-adm-pool", "vdt-adm-nothere.qcow2")
+    assert (f.id, dict(f.captures).get("volume"), dict(f.captures).get("pool")) == (
+        "volume-not-found", "vdt-adm-nothere.qcow2", "vdt-adm-pool")
+
+
+def test_a_disk_whose_secret_is_not_defined(admin):
+    f = run("start", "vdt-adm-ceph")
+    assert (f.id, dict(f.captures).get("secret")) == ("secret-not-found", SECRET_UUID)
+    assert f.fixes[0].fix_id == "define-secret"
+
+
+def test_spice_tls_asked_for_while_qemu_conf_disables_it(admin):
+    f = run("start", "vdt-adm-spice")
+    assert (f.id, dict(f.captures).get("guest"), f.fixes[0].fix_id) == (
+        "spice-tls-disabled", "vdt-adm-spice", "drop-spice-tls")
+
+
+def test_reverting_to_an_external_snapshot(admin):
+    made = virsh("snapshot-create-as", "vdt-adm-disk", "vdt-adm-ext", "--disk-only", "--atomic")
+    assert made.returncode == 0, made.stderr
+    f = run("snapshot-revert", "vdt-adm-disk", "vdt-adm-ext")
+    assert (f.id, dict(f.captures).get("guest"), f.fixes[0].fix_id) == (
+        "external-snapshot-unsupported", "vdt-adm-disk", "revert-by-hand")
