@@ -79,13 +79,13 @@ def correlate(hits: list[Hit], state: HostState) -> list[Hit]:
                 hit = replace(hit, evidence=(*hit.evidence, gone))
             result.append(hit)
             continue
-        guests = sorted({name for name, things in used for key in NAMES
-                         if captures.get(key) and captures[key] in things[key]})
-        if not guests:
+        shared = [key for key in NAMES if captures.get(key) and any(captures[key] in things[key] for _, things in used)]
+        if not shared:
             result.append(hit)
             continue
+        key = shared[0]  # the thing the guests use, not merely the first thing the hit names
+        guests = sorted(name for name, things in used if captures[key] in things[key])
         named = ", ".join(guests[:5]) + (f" and {len(guests) - 5} more" if len(guests) > 5 else "")
-        key = next(key for key in NAMES if captures.get(key))
         note = Evidence("domain-xml", 0, f"{key} {captures[key]} is used by: {named}")
         captures["guest"] = guests[0]
         result.append(replace(hit, captures=tuple(sorted(captures.items())), evidence=(*hit.evidence, note)))

@@ -145,3 +145,14 @@ def test_a_directory_holding_one_extracted_sosreport_is_read_as_that_sosreport(t
     os.symlink(tmp_path / "case" / inner.name, linked / inner.name)  # a link is never followed out of the root
     with pytest.raises(Unreadable, match="no sos_commands/"):  # a link is never followed: nothing of a host
         open_host(str(linked))
+
+
+def test_the_guest_a_finding_gains_is_named_by_the_thing_it_uses():
+    """dnsmasq-start-failed names the network default and the file /etc/dnsmasq.conf; web01 uses the network, not
+    the file, and the evidence says so."""
+    case = HOSTS / "b07-system-dnsmasq"
+    report = engine.scan(str(scan_root(case)))
+    found = next(f for f in report.findings if f.id == "dnsmasq-start-failed")
+    notes = [e.text for e in found.evidence if e.source == "domain-xml"]
+    assert notes == ["network default is used by: web01"]
+    assert dict(found.captures)["guest"] == "web01"
