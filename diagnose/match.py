@@ -319,7 +319,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
         lowered = text.lower()
         specific = False  # a signature that is not a generic wrapper matched this line
         for probe in matcher.candidates(text, lowered):
-            if not probe.reads(line.source):
+            if not probe.reads(line.source) or line.context_only and probe.kind not in ("context", "unless"):
                 continue
             if probe.kind == "unless":
                 if probe.signature not in vetoed and _search(probe, text, lowered):
@@ -340,7 +340,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
             caps = _captures(m, probe.pattern, english)
             _add_match(found, probe.signature, caps, line, probe.specificity)
             specific |= not sigs[probe.signature].generic
-        if templates is None or not reads_templates(line):
+        if templates is None or line.context_only or not reads_templates(line):
             continue
         recognised = templates.recognise(text)
         if line.join_at:  # a joined line counts only for a message the wrap cut in two

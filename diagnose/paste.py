@@ -15,6 +15,11 @@ VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=([
 WRAP_MIN = 60  # a terminal-wrapped line is at least this long
 MAX_PASTE_LINE = 64 * 1024  # a longer pasted line is cut, as in logs (sources.MAX_LINE)
 CUT_MARK = " [... line cut by virtdiag]"
+# virsh's own options before its command ("virsh -c qemu:///system --readonly start web01"): a second reading
+# of such a line without them lets context patterns read the command and its guest as "virsh start web01".
+VIRSH_OPTIONS_RE = re.compile(
+    r"\bvirsh((?: +(?:(?:-c|--connect|-d|--debug|-l|--log|-k|--keepalive-interval|-K|--keepalive-count|-e|--escape)"
+    r"(?: +|=)\S+|-[rqt]|--readonly|--quiet|--timing))+)(?= )")
 
 
 def _unwrap_virerror(text: str) -> str:
@@ -57,7 +62,8 @@ def paste_lines(text: str) -> list[Line]:
 
     Escaped newlines inside one physical line (a Python repr, a Terraform or Vagrant message) become
     lines of their own, with the physical line's number. A long line is also offered joined with the
-    next one, so a message the terminal wrapped still matches.
+    next one, so a message the terminal wrapped still matches. A virsh command with virsh's own options
+    is also offered without them, to context patterns only.
     """
     lines: list[Line] = []
     physical = text.splitlines()
@@ -71,13 +77,15 @@ def paste_lines(text: str) -> list[Line]:
             cleaned = _clean(piece)
             if cleaned.strip():
                 lines.append(Line("paste", number, cleaned))
+    commands = [Line("paste", line.number, VIRSH_OPTIONS_RE.sub("virsh", line.text), context_only=True)
+                for line in lines if "virsh -" in line.text and VIRSH_OPTIONS_RE.search(line.text)]
     joined: list[Line] = []
     for first, second in zip(lines, lines[1:], strict=False):
         if len(first.text) >= WRAP_MIN and second.number == first.number + 1:
             head = first.text.rstrip()
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
                 joined.append(Line("paste", first.number, head + glue + second.text.strip(), "", len(head)))
-    return lines + joined
+    return lines + joined + commands
 
 
 XML_ROOT_RE = re.compile(r"^[ \t]*<(domain|network)\b[^>]{0,4096}>", re.M)
