@@ -47,11 +47,16 @@ EXPECTED_RE = re.compile(r"Can ?not find the expected patterns? .{0,8000}' in ou
                          r"Expect(?:ed)? (?:should |to )?fail(?:ed)? with one of \[.{0,8000}\],? but failed with:?")
 
 
+DOUBLED_APOSTROPHE_RE = re.compile(r"(?<=[A-Za-z])''(?=[A-Za-z])")
+
+
 def _clean(raw: str) -> str:
     text = ANSI_RE.sub("", raw).replace("\r", "").replace("\t", " ")
     text = COMPOSE_PREFIX_RE.sub("", text, count=1)
     text = EXPECTED_RE.sub(" ", text, count=1) if "xpect" in text else text
     text = _unwrap_virerror(text)
+    if "''" in text:  # an apostrophe doubled by YAML or SQL quoting: "guest CPU doesn''t match"
+        text = DOUBLED_APOSTROPHE_RE.sub("'", text)
     if "\\'" in text or '\\"' in text:
         text = text.replace("\\'", "'").replace('\\"', '"')
     return text.rstrip()
