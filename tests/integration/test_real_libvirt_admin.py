@@ -8,6 +8,7 @@ the tests create is named vdt-adm-* and removed at the end.
 from __future__ import annotations
 
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,21 @@ def test_reverting_to_an_external_snapshot(admin):
     f = run("snapshot-revert", "vdt-adm-disk", "vdt-adm-ext")
     assert (f.id, dict(f.captures).get("guest"), f.fixes[0].fix_id) == (
         "external-snapshot-unsupported", "vdt-adm-disk", "revert-by-hand")
+
+
+def test_events_asked_for_without_an_event_loop(libvirt_daemon):
+    """A script (as a monitoring tool would be written) opens a read-only connection to the daemon and asks
+    for lifecycle events without registering an event loop: the traceback it prints is what gets pasted."""
+    script = textwrap.dedent(f"""\
+        import libvirt
+        conn = libvirt.openReadOnly({URI!r})
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda *a: None, None)
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=ENV, check=False)
+    assert result.returncode != 0, result.stdout
+    report = engine.explain(result.stderr)
+    assert report.findings, f"nothing recognised in real output:\n{result.stderr}"
+    f = report.findings[0]
+    assert (f.id, f.fixes[0].fix_id) == ("event-loop-not-registered", "register-default-event-loop")
+    assert f.confidence >= 0.8
