@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +170,37 @@ def test_events_asked_for_without_an_event_loop(libvirt_daemon):
     f = report.findings[0]
     assert (f.id, f.fixes[0].fix_id) == ("event-loop-not-registered", "register-default-event-loop")
     assert f.confidence >= 0.8
+
+
+def test_the_daemon_closes_a_waiting_client(libvirt_daemon):
+    """virsh waits for events; the daemon drops its connection (virt-admin client-disconnect, the part of a
+    daemon going away that can be done without stopping the shared test daemon): what virsh prints is
+    libvirt 9.0's own wording for a lost connection."""
+    def clients() -> set[str]:
+        listed = subprocess.run(["virt-admin", "srv-clients-list", "libvirtd"], capture_output=True, text=True,
+                                timeout=60, env=ENV, check=True).stdout
+        return {line.split()[0] for line in listed.splitlines()[2:] if line.split() and line.split()[0].isdigit()}
+
+    before = clients()
+    waiting = subprocess.Popen(["virsh", "-c", URI, "event", "--all", "--loop", "--timeout", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        for _ in range(100):
+            new = clients() - before
+            if new:
+                break
+            time.sleep(0.1)
+        assert new, "virsh's connection never showed up in virt-admin srv-clients-list"
+        for client in new:
+            subprocess.run(["virt-admin", "client-disconnect", "libvirtd", client], capture_output=True,
+                           timeout=60, env=ENV, check=True)
+        _, stderr = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert "due to end of file" in stderr, stderr
+    report = engine.explain(f"# virsh -c {URI} event --all --loop\n{stderr}")
+    f = report.findings[0]
+    assert (f.id, dict(f.captures).get("uri"), f.fixes[0].fix_id) == (
+        "daemon-connection-lost", URI, "find-why-daemon-ended")
