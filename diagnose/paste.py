@@ -82,8 +82,8 @@ def paste_lines(text: str) -> list[Line]:
             cleaned = _clean(piece)
             if cleaned.strip():
                 lines.append(Line("paste", number, cleaned))
-    commands = [Line("paste", line.number, VIRSH_OPTIONS_RE.sub("virsh", line.text), context_only=True)
-                for line in lines if "virsh -" in line.text and VIRSH_OPTIONS_RE.search(line.text)]
+    commands = [Line("paste", line.number, bare, context_only=True) for line in lines
+                if "virsh -" in line.text and (bare := VIRSH_OPTIONS_RE.sub("virsh", line.text)) != line.text]
     joined: list[Line] = []
     for first, second in zip(lines, lines[1:], strict=False):
         if len(first.text) >= WRAP_MIN and second.number == first.number + 1:

@@ -51,12 +51,17 @@ def disk(path: Path, target: str) -> str:
             f"<target dev='{target}' bus='virtio'/></disk>")
 
 
+def first_finding(paste: str):
+    """explain's best answer for a paste of real output."""
+    report = engine.explain(paste)
+    assert report.findings, f"nothing recognised in real output:\n{paste}"
+    return report.findings[0]
+
+
 def explained(command: list[str], result: subprocess.CompletedProcess[str]):
     """What an admin pastes: the command and what virsh said."""
     assert result.returncode != 0, result.stdout
-    report = engine.explain(f"# virsh {' '.join(command)}\n{result.stderr}")
-    assert report.findings, f"nothing recognised in real output:\n{result.stderr}"
-    return report.findings[0]
+    return first_finding(f"# virsh {' '.join(command)}\n{result.stderr}")
 
 
 def run(*command: str):
@@ -165,9 +170,7 @@ def test_events_asked_for_without_an_event_loop(libvirt_daemon):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                             env=ENV, check=False)
     assert result.returncode != 0, result.stdout
-    report = engine.explain(result.stderr)
-    assert report.findings, f"nothing recognised in real output:\n{result.stderr}"
-    f = report.findings[0]
+    f = first_finding(result.stderr)
     assert (f.id, f.fixes[0].fix_id) == ("event-loop-not-registered", "register-default-event-loop")
     assert f.confidence >= 0.8
 
@@ -200,7 +203,6 @@ def test_the_daemon_closes_a_waiting_client(libvirt_daemon):
             waiting.kill()
             waiting.communicate()
     assert "due to end of file" in stderr, stderr
-    report = engine.explain(f"# virsh -c {URI} event --all --loop\n{stderr}")
-    f = report.findings[0]
+    f = first_finding(f"# virsh -c {URI} event --all --loop\n{stderr}")
     assert (f.id, dict(f.captures).get("uri"), f.fixes[0].fix_id) == (
         "daemon-connection-lost", URI, "find-why-daemon-ended")
