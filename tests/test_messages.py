@@ -125,6 +125,15 @@ def test_the_detail_decides():
     assert all(f.confidence <= 0.3 for f in report.findings)
 
 
+def test_a_template_word_is_a_whole_word():
+    """A template that starts or ends with a word is not met inside a longer word: systemd-machined's
+    "Machine 'qemu-5-web' already exists" is not libvirt's "mac %s already exists" ("Mac" + "hine ...")."""
+    assert INDEX is not None
+    line = "error: error from service: CreateMachine: Machine 'qemu-5-web01' already exists"
+    assert "mac %s already exists" not in [m.key for m in INDEX.recognise(line)]
+    assert "mac %s already exists" in [m.key for m in INDEX.recognise("error: mac 52:54:00:aa:bb:cc already exists")]
+
+
 def test_an_unexplained_message_is_named_in_json(tmp_path):
     """A libvirt message no signature explains (the first of a few rare ones that still has none) is named with
     its template, values and source files in JSON; virtdiag does not say "nothing recognised"."""
