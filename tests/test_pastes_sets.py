@@ -44,3 +44,22 @@ def test_no_thread_is_in_both_parts():
         return {tomllib.loads(c.read_text())["source"] for c in _cases(part)}
 
     assert sources("dev") & sources("heldback") == set()
+
+
+def test_a_new_label_counts_the_entry_written_for_it_once_it_exists():
+    """bench/realworld.py: a label NEW:x (no entry when labelled) also accepts x once an entry of that id exists,
+    and says so; an id with no entry is not accepted under another name."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("realworld", PASTES.parent.parent / "bench" / "realworld.py")
+    assert spec and spec.loader
+    realworld = importlib.util.module_from_spec(spec)
+    sys.modules["realworld"] = realworld  # its dataclasses look their module up there
+    spec.loader.exec_module(realworld)
+    label = {"id": "NEW:virsh-input-file-unreadable", "also_ok": ["NEW:no-such-entry"]}
+    known = realworld.catalog_ids()
+    assert "virsh-input-file-unreadable" in known and "no-such-entry" not in known
+    assert realworld.accepted(label, known) == ("NEW:virsh-input-file-unreadable", "NEW:no-such-entry",
+                                                "virsh-input-file-unreadable")
+    assert realworld.accepted({"id": "image-permission-denied"}, known) == ("image-permission-denied",)
