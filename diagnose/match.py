@@ -314,10 +314,13 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
     context_seen: dict[int, set[str]] = {}
     context_captures: dict[int, dict[str, str]] = {}
     vetoed: set[int] = set()
+    # a line's message that only signatures still waiting for their context (or an unless) explained: kept
+    # if none of them makes a finding in the end
+    pending: list[tuple[LibvirtMessage, frozenset[int]]] = []
     for line in lines:
         text = line.text
         lowered = text.lower()
-        specific = False  # a signature that is not a generic wrapper matched this line
+        explained_by: set[int] = set()  # the signatures that are not generic wrappers and matched this line
         for probe in matcher.candidates(text, lowered):
             if not probe.reads(line.source) or line.context_only and probe.kind not in ("context", "unless"):
                 continue
@@ -339,7 +342,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                 continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m, probe.pattern, english)
             _add_match(found, probe.signature, caps, line, probe.specificity)
-            specific |= not sigs[probe.signature].generic
+            if not sigs[probe.signature].generic:
+                explained_by.add(probe.signature)
         if templates is None or line.context_only or not reads_templates(line):
             continue
         recognised = templates.recognise(text)
@@ -357,14 +361,25 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     _add_match(found, sig_index, given, line,
                                message.letters + (DETAIL_BONUS if sig.templates[number].detail else 0))
                     matched_keys.add(message.key)
-                    specific |= not sig.generic
-        if unexplained is not None and not specific and len(unexplained) < MAX_MESSAGES:
+                    if not sig.generic:
+                        explained_by.add(sig_index)
+        if unexplained is not None and len(unexplained) + len(pending) < MAX_MESSAGES:
             best = next((m for m in recognised if m.key not in matched_keys), None)
-            if best is not None and not any(u.template == best.key and u.values == best.values for u in unexplained):
-                unexplained.append(LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
-                                                  Evidence(line.source, line.number, text.strip(), line.path),
-                                                  best.tail.lstrip(": ：").strip()))
-    return _to_hits(sigs, found, context_seen, context_captures, vetoed)
+            if best is not None and not any(u.template == best.key and u.values == best.values
+                                            for u in (*unexplained, *(p for p, _ in pending))):
+                unread = LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
+                                        Evidence(line.source, line.number, text.strip(), line.path),
+                                        best.tail.lstrip(": ：").strip())
+                if explained_by:
+                    pending.append((unread, frozenset(explained_by)))
+                else:
+                    unexplained.append(unread)
+    hits = _to_hits(sigs, found, context_seen, context_captures, vetoed)
+    if pending and unexplained is not None:
+        made = {hit.signature_id for hit in hits}
+        unexplained.extend(m for m, by in pending if not any(sigs[i].id in made for i in by))
+        unexplained.sort(key=lambda m: (m.evidence.path, m.evidence.line))
+    return hits
 
 
 def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator], signature: int,

@@ -134,6 +134,15 @@ def test_a_template_word_is_a_whole_word():
     assert "mac %s already exists" in [m.key for m in INDEX.recognise("error: mac 52:54:00:aa:bb:cc already exists")]
 
 
+def test_a_message_whose_only_reader_waited_for_context_in_vain_is_still_named():
+    """virsh's bare "failed to connect to the hypervisor" is a pattern of direct-socket-no-uri that counts only
+    beside a listing that worked; alone it makes no finding, and the line is then libvirt's message with no
+    cause entry, never "nothing recognised"."""
+    report = engine.explain("error: failed to connect to the hypervisor\n")
+    assert report.findings == []
+    assert [m.template for m in report.messages] == ["Failed to connect to the hypervisor"]
+
+
 def test_an_unexplained_message_is_named_in_json(tmp_path):
     """A libvirt message no signature explains (the first of a few rare ones that still has none) is named with
     its template, values and source files in JSON; virtdiag does not say "nothing recognised"."""
