@@ -30,6 +30,9 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
             problems.append(f"{where}: no fix")
         if not sig.title_ja or not sig.summary_ja:
             problems.append(f"{where}: missing title_ja or summary_ja")
+        if PLACEHOLDER_RE.search(" ".join((sig.title, sig.title_ja, sig.summary, sig.summary_ja))):
+            problems.append(f"{where}: a {{capture}} in its title or summary (only fix titles, whys and commands "
+                            "are filled in)")
         captures: set[str] = set()
         broken = [p for p in (*sig.patterns, *sig.context, *sig.unless)
                   if _compile(p.pattern, where, problems) is None]

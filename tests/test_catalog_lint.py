@@ -166,3 +166,17 @@ def test_the_catalog_uses_its_migration_evidence_set():
         ids = [f.id for f in engine.explain(f"{line}\nerror: internal error: connection closed due to keepalive "
                                             "timeout").findings]
         assert "daemon-max-client-requests" not in ids and ids[0] == "migration-connection-lost", (line, ids)
+
+
+def test_a_capture_in_a_signature_title_is_a_lint_problem():
+    """Only fix titles, whys and commands are filled in: "{namespace}" in a signature's title would be shown as
+    it is written."""
+    from dataclasses import replace
+
+    loaded = catalog.load()
+    sig = loaded.by_id("gi-typelib-missing")
+    assert sig is not None
+    broken = replace(loaded, signatures=(replace(sig, title=sig.title + " ({namespace})"),))
+    problems = lint.lint(broken, engine.fact_names(), engine.detectors())
+    assert "connection.toml:gi-typelib-missing: a {capture} in its title or summary (only fix titles, whys and " \
+           "commands are filled in)" in problems
