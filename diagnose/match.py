@@ -314,8 +314,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
     context_seen: dict[int, set[str]] = {}
     context_captures: dict[int, dict[str, str]] = {}
     vetoed: set[int] = set()
-    # a line's message that only signatures still waiting for their context (or an unless) explained: kept
-    # if none of them makes a finding in the end
+    # each line's unexplained message, with the signatures that read the line: kept if none of them makes a
+    # finding in the end (one may still wait for its context, or be stopped by an unless)
     pending: list[tuple[LibvirtMessage, frozenset[int]]] = []
     for line in lines:
         text = line.text
@@ -367,18 +367,13 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
             best = next((m for m in recognised if m.key not in matched_keys), None)
             if best is not None and not any(u.template == best.key and u.values == best.values
                                             for u in (*unexplained, *(p for p, _ in pending))):
-                unread = LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
-                                        Evidence(line.source, line.number, text.strip(), line.path),
-                                        best.tail.lstrip(": ：").strip())
-                if explained_by:
-                    pending.append((unread, frozenset(explained_by)))
-                else:
-                    unexplained.append(unread)
+                pending.append((LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
+                                               Evidence(line.source, line.number, text.strip(), line.path),
+                                               best.tail.lstrip(": ：").strip()), frozenset(explained_by)))
     hits = _to_hits(sigs, found, context_seen, context_captures, vetoed)
-    if pending and unexplained is not None:
+    if unexplained is not None:
         made = {hit.signature_id for hit in hits}
         unexplained.extend(m for m, by in pending if not any(sigs[i].id in made for i in by))
-        unexplained.sort(key=lambda m: (m.evidence.path, m.evidence.line))
     return hits
 
 
