@@ -206,3 +206,41 @@ def test_the_daemon_closes_a_waiting_client(libvirt_daemon):
     f = first_finding(f"# virsh -c {URI} event --all --loop\n{stderr}")
     assert (f.id, dict(f.captures).get("uri"), f.fixes[0].fix_id) == (
         "daemon-connection-lost", URI, "find-why-daemon-ended")
+
+
+def test_virsh_cannot_read_the_xml_file_it_is_given(libvirt_daemon, tmp_path):
+    """virsh reads the file named on its command line itself, with the rights of whoever runs it, before
+    anything reaches the daemon. Here root runs it without the capabilities that let root read any file
+    (setpriv drops them: an unprivileged user's read-only connection would need polkit, which the test
+    namespace has no system bus for), and the file's mode lets nobody read it."""
+    xml = tmp_path / "vdt-adm-unreadable.xml"
+    xml.write_text(guest_xml("vdt-adm-unreadable"))
+    xml.chmod(0)
+    command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", "virsh", "-c", URI, "define",
+               str(xml)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ENV, check=False)
+    assert "Permission denied" in result.stderr, result.stderr
+    f = explained(command[4:], result)
+    assert (f.id, dict(f.captures).get("path"), dict(f.captures).get("errno"), f.fixes[0].fix_id) == (
+        "virsh-input-file-unreadable", str(xml), "Permission denied", "let-user-read-file")
+    assert virsh("dominfo", "vdt-adm-unreadable").returncode != 0  # nothing reached the daemon
+
+
+def test_virsh_is_given_an_xml_file_that_is_not_there(libvirt_daemon, tmp_path):
+    missing = tmp_path / "vdt-adm-missing.xml"
+    result = virsh("define", str(missing))
+    f = explained(["-c", URI, "define", str(missing)], result)
+    assert (f.id, dict(f.captures).get("path"), f.fixes[0].fix_id) == (
+        "virsh-input-file-unreadable", str(missing), "check-file-path")
+
+
+def test_an_api_the_qemu_driver_does_not_implement(libvirt_daemon, tmp_path):
+    """libvirt 9.0's QEMU driver no longer converts a QEMU command line to domain XML (an API of libvirt 0.6):
+    the real daemon answers "not supported by the connection driver", which is the driver, not an old libvirt."""
+    argv = tmp_path / "vdt-adm-argv.txt"
+    argv.write_text("/usr/bin/qemu-system-x86_64 -m 64 -nographic -name vdt-adm-argv\n")
+    result = virsh("domxml-from-native", "qemu-argv", str(argv))
+    f = explained(["-c", URI, "domxml-from-native", "qemu-argv", str(argv)], result)
+    assert (f.id, dict(f.captures).get("kind"), f.fixes[0].fix_id) == (
+        "hypervisor-driver-api-unsupported", "virConnectDomainXMLFromNative", "check-connection-driver")
+    assert dict(f.captures).get("uri") == URI
