@@ -314,9 +314,9 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
     context_seen: dict[int, set[str]] = {}
     context_captures: dict[int, dict[str, str]] = {}
     vetoed: set[int] = set()
-    # each line's unexplained message, with the signatures that read the line: kept if none of them makes a
-    # finding in the end (one may still wait for its context, or be stopped by an unless)
-    pending: list[tuple[LibvirtMessage, frozenset[int]]] = []
+    # each line's unexplained message and the signatures that read it: kept if none of them makes a finding
+    pending: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[LibvirtMessage, frozenset[int]]] = {}
+    waiting = 0  # how many of them are on lines a signature read (capped apart: they must not crowd out the rest)
     for line in lines:
         text = line.text
         lowered = text.lower()
@@ -363,17 +363,21 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     matched_keys.add(message.key)
                     if not sig.generic:
                         explained_by.add(sig_index)
-        if unexplained is not None and len(unexplained) + len(pending) < MAX_MESSAGES:
+        if unexplained is not None:
             best = next((m for m in recognised if m.key not in matched_keys), None)
-            if best is not None and not any(u.template == best.key and u.values == best.values
-                                            for u in (*unexplained, *(p for p, _ in pending))):
-                pending.append((LibvirtMessage(best.key, best.area, best.files, best.lang, best.values,
-                                               Evidence(line.source, line.number, text.strip(), line.path),
-                                               best.tail.lstrip(": ：").strip()), frozenset(explained_by)))
+            by = frozenset(explained_by)
+            if best is not None and (best.key, best.values) not in pending and (
+                    waiting < MAX_MESSAGES if by else len(pending) - waiting + len(unexplained) < MAX_MESSAGES) \
+                    and not any(u.template == best.key and u.values == best.values for u in unexplained):
+                pending[best.key, best.values] = (LibvirtMessage(
+                    best.key, best.area, best.files, best.lang, best.values,
+                    Evidence(line.source, line.number, text.strip(), line.path), best.tail.lstrip(": ：").strip()), by)
+                waiting += bool(by)
     hits = _to_hits(sigs, found, context_seen, context_captures, vetoed)
     if unexplained is not None:
         made = {hit.signature_id for hit in hits}
-        unexplained.extend(m for m, by in pending if not any(sigs[i].id in made for i in by))
+        unexplained.extend(m for m, by in pending.values() if not any(sigs[i].id in made for i in by))
+        del unexplained[MAX_MESSAGES:]
     return hits
 
 
