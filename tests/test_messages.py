@@ -143,6 +143,18 @@ def test_a_message_whose_only_reader_waited_for_context_in_vain_is_still_named()
     assert [m.template for m in report.messages] == ["Failed to connect to the hypervisor"]
 
 
+def test_messages_on_explained_lines_do_not_crowd_out_an_unexplained_one():
+    """A message on a line some signature read waits to see whether that signature makes a finding; those
+    have a cap of their own: sixty explained lines (each its own CA path) leave room for the one message
+    nothing explains."""
+    explained = "".join(f"error: Cannot read CA certificate '/etc/pki/CA/ca{n}.pem': No such file or directory\n"
+                        for n in range(60))
+    report = engine.explain(explained + "error: Cannot get interface MTU on 'br99': Permission denied\n")
+    assert report.findings and report.findings[0].id == "tls-ca-cert-missing"
+    assert [(m.template, m.detail) for m in report.messages] == [("Cannot get interface MTU on '%s'",
+                                                                  "Permission denied")]
+
+
 def test_an_unexplained_message_is_named_in_json(tmp_path):
     """A libvirt message no signature explains (the first of a few rare ones that still has none) is named with
     its template, values and source files in JSON; virtdiag does not say "nothing recognised"."""
