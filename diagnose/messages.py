@@ -36,6 +36,7 @@ WORD_RE = re.compile(r"\w+")
 WORD_LETTERS = "A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"  # scripts that separate words by spaces
 NOT_AFTER_LETTER = f"(?<![{WORD_LETTERS}])"  # "mac %s already exists" is not the end of "Machine 'x' already exists"
 NOT_BEFORE_LETTER = f"(?![{WORD_LETTERS}])"
+WORD_LETTER_RE = re.compile(f"[{WORD_LETTERS}]")
 WRAPPER_FILES = ("src/util/virerror.c",)  # where libvirt's error-class prefixes are printed
 
 
@@ -93,9 +94,9 @@ def _literal_regex(text: str) -> str:
                 bool(CJK_RE.match(before) or CJK_RE.match(after))
             if not loose:
                 out.append(r"\s+")
-            elif not after and re.match(f"[{WORD_LETTERS}]", before):  # "mac %s": a space or a word's end
+            elif not after and WORD_LETTER_RE.match(before):  # "mac %s": a space or a word's end
                 out.append(r"(?:\s+|" + NOT_BEFORE_LETTER + ")")
-            elif not before and re.match(f"[{WORD_LETTERS}]", after):
+            elif not before and WORD_LETTER_RE.match(after):
                 out.append(r"(?:\s+|" + NOT_AFTER_LETTER + ")")
             else:
                 out.append(r"\s*")
@@ -143,9 +144,9 @@ def template_regex(template: str) -> str:
         out.append(CLOSING_QUOTE_FOLLOWS)  # '...%s': a quote inside the value is not the closing one
     # a template that starts or ends with a word starts or ends with a whole word (digits may touch it: a
     # log's "stream2023-..." where QEMU's lines were glued together)
-    if parts and re.match(f"[{WORD_LETTERS}]", parts[0].text[:1]):
+    if parts and WORD_LETTER_RE.match(parts[0].text[:1]):
         out.insert(0, NOT_AFTER_LETTER)
-    if parts and re.match(f"[{WORD_LETTERS}]", parts[-1].text[-1:]):
+    if parts and WORD_LETTER_RE.match(parts[-1].text[-1:]):
         out.append(NOT_BEFORE_LETTER)
     return "".join(out)
 
