@@ -293,8 +293,10 @@ def _template_captures(sig: Signature, binding: TemplateBinding, message: Messag
     if binding.detail:
         tail = message.tail.lstrip(": ：").strip()
         first = tail.split(":")[0].strip()
+        head, _, last = tail.rpartition(":")  # "<path>: <a translated system error>" -> "<path>: <the English one>"
+        last_english = system_errors.get(last.strip(" \t'\"«»“”"), "")
         candidates = [tail, english.get(tail, ""), english.get(first, ""), system_errors.get(tail, ""),
-                      system_errors.get(first, "")]
+                      system_errors.get(first, ""), f"{head.strip()}: {last_english}" if head and last_english else ""]
         m = next((found for text in candidates if text and (found := re.search(binding.detail, text, re.I))), None)
         if m is None:
             return None
@@ -391,13 +393,9 @@ def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator
     _add_evidence(acc.evidence, Evidence(line.source, line.number, line.text.strip(), line.path))
 
 
-def _to_hits(
-    sigs: Sequence[Signature],
-    found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator],
-    context_seen: dict[int, set[str]],
-    context_captures: dict[int, dict[str, str]],
-    vetoed: set[int],
-) -> list[Hit]:
+def _to_hits(sigs: Sequence[Signature], found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator],
+             context_seen: dict[int, set[str]], context_captures: dict[int, dict[str, str]], vetoed: set[int],
+             ) -> list[Hit]:
     hits: list[Hit] = []
     merged: dict[int, list[_Accumulator]] = {}
     for (index, _), acc in found.items():
