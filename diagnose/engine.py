@@ -120,7 +120,8 @@ def _paste_lines(text: str) -> list[Line]:
 
 
 DECIDES_AT = 0.8  # a matched error line this sure outranks the pasted XML's observations and warnings
-WARNING_LINE = re.compile(r"(?i)(?:^|[\s:])warn(?:ing)?\s*:|^\W*WARNING\b")
+# "warning :", "WARNING:", a line that starts with WARNING, or a logging level between spaces ("... WARNING name - msg")
+WARNING_LINE = re.compile(r"(?i)(?:^|[\s:])warn(?:ing)?\s*:|^\W*WARNING\b|(?-i:\sWARN(?:ING)?\s)")
 ERROR_WORDS = re.compile(r"(?i)\berror\b|\bfail(?:ed|ure)?\b")
 
 

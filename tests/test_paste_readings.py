@@ -129,6 +129,20 @@ def test_a_cause_seen_only_in_a_warning_ranks_after_the_error():
     assert findings[1].confidence < 0.8
 
 
+def test_a_logging_level_warning_ranks_after_the_error():
+    """A tool's Python logging prints the level between spaces ("<time> WARNING name - msg"): that is a warning
+    line too, so the guest agent it mentions is not a confident cause next to the ERROR line."""
+    text = ("2021-04-20 17:38:50 WARNING libvirthelper - startBackup: Guest agent is not responding: QEMU guest "
+            "agent is not connected\n"
+            "2021-04-20 17:38:50 ERROR virtnbdbackup - main: internal error: unable to execute QEMU command "
+            "'nbd-server-start': Failed to bind socket to /var/tmp/virtnbdbackup.4711: Permission denied\n")
+    findings = engine.explain(text).findings
+    assert [f.id for f in findings] == ["apparmor-denied", "guest-agent-unresponsive"]
+    assert dict(findings[0].captures)["socket_dir"] == "/var/tmp"
+    assert findings[0].fixes[0].fix_id == "allow-guest-socket-dir"
+    assert findings[1].confidence < 0.8
+
+
 def test_a_warning_alone_keeps_its_confidence():
     findings = engine.explain("WARNING  KVM acceleration not available, using 'qemu'").findings
     assert findings[0].id == "kvm-unavailable"
