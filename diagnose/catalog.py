@@ -210,7 +210,17 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
         summary_ja=str(raw.get("summary_ja", "")).strip(),
         symptoms_ja=tuple(raw.get("symptoms_ja", [])),
         templates=tuple(_binding(item, where, problems) for item in raw.get("templates", [])),
+        template_sets=tuple(_template_set(item, where, problems) for item in raw.get("template_sets", [])),
     )
+
+
+def _template_set(raw: Any, where: str, problems: list[str]) -> tuple[str, str]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("files"), str) or not isinstance(raw.get("msgid"), str):
+        problems.append(f"{where}: a template set must be a table with files and msgid regexes: {raw!r}")
+        return ("$^", "$^")
+    _compile(raw["files"], where, problems)
+    _compile(raw["msgid"], where, problems)
+    return (raw["files"], raw["msgid"])
 
 
 def _binding(raw: Any, where: str, problems: list[str]) -> TemplateBinding:

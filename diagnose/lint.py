@@ -84,7 +84,7 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
 
 def _lint_templates(catalog: Catalog) -> list[str]:
     """Every template a signature explains is one of libvirt's (in the generated index), with no more capture
-    names than it has arguments."""
+    names than it has arguments; every template set covers some template."""
     from diagnose import messages
 
     index = messages.loaded()
@@ -101,16 +101,19 @@ def _lint_templates(catalog: Catalog) -> list[str]:
             arguments = {part.argument for part in messages.parse_template(binding.key) if part.kind}
             if len(binding.captures) > len(arguments):
                 problems.append(f"{where} names {len(binding.captures)} captures for {len(arguments)} arguments")
+        problems += [f"{sig.area}.toml:{sig.id}: template set {files!r} {msgid!r} covers no libvirt template"
+                     for files, msgid in sig.template_sets if not index.matching(files, msgid)]
     return problems
 
 
 def coverage(catalog: Catalog, templates: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
-    """How many of libvirt's message templates some signature explains (names in its `templates`), per area:
-    (area, explained, total), the biggest areas first, then ("all", ...). `templates` are (key, area) pairs,
-    one per template of the generated index."""
+    """How many of libvirt's message templates some signature explains (names in its `templates`, or covers
+    with a template set), per area: (area, explained, total), the biggest areas first, then ("all", ...).
+    `templates` are (key, area) pairs, one per template of the generated index."""
     from diagnose.literals import template_key
+    from diagnose.messages import template_bindings
 
-    named = {template_key(binding.key) for sig in catalog.signatures for binding in sig.templates}
+    named = {template_key(key) for key in template_bindings(catalog)}
     totals: dict[str, list[int]] = {}
     for key, area in templates:
         counts = totals.setdefault(area or "other", [0, 0])

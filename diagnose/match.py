@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from diagnose.catalog import Catalog, Pattern
 from diagnose.literals import line_keys, literal_keys
-from diagnose.messages import Message, capture_value
+from diagnose.messages import Message, capture_value, template_bindings
 from diagnose.messages import loaded as messages_index
 from diagnose.model import Evidence, Hit, LibvirtMessage, Line, Signature, TemplateBinding
 
@@ -222,15 +222,6 @@ def cache_index(catalog: Catalog, add: Callable[[object], list[int]]) -> dict[st
             "templates": template_bindings(catalog)}
 
 
-def template_bindings(catalog: Catalog) -> dict[str, list[list[int]]]:
-    """Which signatures explain which libvirt templates: template key -> [[signature, binding]]."""
-    found: dict[str, list[list[int]]] = {}
-    for index, sig in enumerate(catalog.signatures):
-        for number, binding in enumerate(sig.templates):
-            found.setdefault(binding.key, []).append([index, number])
-    return found
-
-
 def _search(probe: _Probe, text: str, lowered: str) -> re.Match[str] | None:
     haystack = lowered if probe.ignore_case else text
     if not any(literal in haystack for literal in probe.literals):
@@ -358,15 +349,17 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                 sig = sigs[sig_index]
                 if line.source != "paste" and line.source not in sig.sources:
                     continue
-                given = _template_captures(sig, sig.templates[number], message, english, templates.system_errors)
-                if given is not None:
+                binding = sig.templates[number] if number >= 0 else TemplateBinding(message.key)  # -1: a set's
+                given = _template_captures(sig, binding, message, english, templates.system_errors)
+                if given is not None:  # a set's template says less than one a signature names: it loses ties
                     _add_match(found, sig_index, given, line,
-                               message.letters + (DETAIL_BONUS if sig.templates[number].detail else 0))
+                               message.letters + (DETAIL_BONUS if binding.detail else 0) if number >= 0 else 0)
                     matched_keys.add(message.key)
                     if not sig.generic:
                         explained_by.add(sig_index)
         if unexplained is not None:
-            best = next((m for m in recognised if m.key not in matched_keys), None)
+            # a wrapper ('internal error: %s') around a message a signature explained says nothing more
+            best = next((m for m in recognised if m.key not in matched_keys and not (matched_keys and m.wrapper)), None)
             by = frozenset(explained_by)
             if best is not None and (best.key, best.values) not in pending and (
                     waiting < MAX_MESSAGES if by else len(pending) - waiting + len(unexplained) < MAX_MESSAGES) \

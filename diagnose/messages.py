@@ -18,9 +18,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diagnose import locate
 from diagnose.literals import CONVERSION_RE, line_keys, template_key
+
+if TYPE_CHECKING:
+    from diagnose.catalog import Catalog
 
 QUOTES = "'\"`‘’‚‛“”„‟«»‹›「」『』"
 QUOTE_CLASS = "[" + re.escape(QUOTES) + "]"
@@ -265,6 +269,17 @@ class TemplateIndex:
                  if len(w) >= 3}))
         return found
 
+    def matching(self, files: str, msgid: str) -> list[str]:
+        """The keys of the templates all of whose source files match `files` and whose English msgid matches
+        `msgid` (searched): a signature's template set. Reads every record once, keeping none."""
+        files_re, msgid_re = re.compile(files), re.compile(msgid)
+        found = []
+        for start, stop in self.records:
+            record = json.loads(self.blob[self.base + start:self.base + stop])
+            if record["files"] and all(files_re.search(f) for f in record["files"]) and msgid_re.search(record["key"]):
+                found.append(record["key"])
+        return found
+
     def recognise(self, text: str) -> list[Message]:
         """Every template message in a line, the most specific first (overlapping ones kept: a wrapper and
         the message it wraps are both libvirt's)."""
@@ -299,3 +314,17 @@ def loaded() -> TemplateIndex | None:
         return TemplateIndex(path)
     except (OSError, ValueError, KeyError):
         return None
+
+
+def template_bindings(catalog: Catalog) -> dict[str, list[list[int]]]:
+    """Which signatures explain which libvirt templates: template key -> [[signature, binding]]; a template a
+    signature's template set covers is [signature, -1], unless some signature names it."""
+    found: dict[str, list[list[int]]] = {}
+    for index, sig in enumerate(catalog.signatures):
+        for number, binding in enumerate(sig.templates):
+            found.setdefault(binding.key, []).append([index, number])
+    templates = loaded() if any(sig.template_sets for sig in catalog.signatures) else None
+    for index, (files, msgid) in ((i, rule) for i, sig in enumerate(catalog.signatures) for rule in sig.template_sets):
+        for key in templates.matching(files, msgid) if templates else ():
+            found.setdefault(key, [[index, -1]])
+    return found

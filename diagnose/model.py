@@ -93,6 +93,9 @@ class Signature:
     summary_ja: str = ""
     symptoms_ja: tuple[str, ...] = ()
     templates: tuple[TemplateBinding, ...] = ()
+    # (files regex, msgid regex): every template of the generated index all of whose source files match and
+    # whose English msgid matches, unless a signature names it in `templates` (a whole family, no captures)
+    template_sets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,22 @@ def test_a_fix_whose_condition_lists_values_applies_for_any_of_them(text):
     finding = engine.explain(text).findings[0]
     assert finding.id == "guest-agent-unresponsive"
     assert finding.fixes[0].fix_id == "add-agent-channel"
+
+
+@pytest.mark.parametrize("text", [
+    "internal error: missing 'timezone' attribute for clock with offset='timezone'",
+    "Fehler: Fehlendes 'timezone'-Attribut für Uhr mit offset='timezone'",
+    "エラー: offset='timezone' のクロックの 'timezone' 属性がありません",
+])
+def test_a_parser_message_no_signature_names_is_explained_by_a_template_set(text):
+    """xml-invalid-config covers every message of libvirt's XML parsers (src/conf/) that names something
+    missing, invalid, unknown ...: the message is answered, not listed as one virtdiag has no entry for."""
+    report = engine.explain(text)
+    assert [f.id for f in report.findings] == ["xml-invalid-config"]
+    assert report.messages == []
+
+
+def test_a_template_a_signature_names_stays_with_it_over_a_template_set():
+    """'unknown panic model' is a parser message too, but libvirt-too-old names it: the set does not take it."""
+    findings = engine.explain("error: unsupported configuration: unknown panic model 'pvpanic'").findings
+    assert findings[0].id == "libvirt-too-old"
