@@ -86,6 +86,15 @@ def test_shipped_catalog_cache_is_fresh():
     assert catalog.cache_is_fresh(), "knowledge changed: run python scripts/build_catalog_cache.py"
 
 
+def test_cached_template_bindings_match_the_template_index():
+    """The cache stores which signature explains which template, template sets expanded over the generated
+    index: regenerating templates.jsonl without rebuilding the cache would leave them stale."""
+    from diagnose.messages import template_bindings
+
+    cached = catalog.load()
+    assert cached.index["templates"] == template_bindings(cached), "run python scripts/build_catalog_cache.py"
+
+
 def test_catalog_from_cache_equals_catalog_from_toml(tmp_path):
     import shutil
 
