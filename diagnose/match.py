@@ -358,8 +358,9 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     if not sig.generic:
                         explained_by.add(sig_index)
         if unexplained is not None:
-            # a wrapper ('internal error: %s') around a message a signature explained says nothing more
-            best = next((m for m in recognised if m.key not in matched_keys and not (matched_keys and m.wrapper)), None)
+            # a wrapper ('XML error: %s') around a message a signature explained, or across a wrap, says nothing more
+            best = next((m for m in recognised
+                         if m.key not in matched_keys and not ((matched_keys or line.join_at) and m.wrapper)), None)
             by = frozenset(explained_by)
             if best is not None and (best.key, best.values) not in pending and (
                     waiting < MAX_MESSAGES if by else len(pending) - waiting + len(unexplained) < MAX_MESSAGES) \

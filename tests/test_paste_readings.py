@@ -178,3 +178,13 @@ def test_a_template_a_signature_names_stays_with_it_over_a_template_set():
     """'unknown panic model' is a parser message too, but libvirt-too-old names it: the set does not take it."""
     findings = engine.explain("error: unsupported configuration: unknown panic model 'pvpanic'").findings
     assert findings[0].id == "libvirt-too-old"
+
+
+def test_a_wrapper_across_a_wrapped_line_is_not_listed_as_unexplained():
+    """A long first line is joined with the next one in case a terminal wrapped a message; 'XML error: %s' read
+    across that join is an artifact, not a libvirt message without a cause entry (real libvirt 9.0 output)."""
+    path = "/tmp/pytest-of-root/pytest-21/test_a_parser_message_no_signa0/vdt-adm-clock.xml"
+    report = engine.explain(f"error: Failed to define domain from {path}\n"
+                            "error: XML error: missing 'timezone' attribute for clock with offset='timezone'\n")
+    assert [f.id for f in report.findings] == ["xml-invalid-config"]
+    assert report.messages == []
