@@ -353,7 +353,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                 given = _template_captures(sig, binding, message, english, templates.system_errors)
                 if given is not None:  # a set's template says less than one a signature names: it loses ties
                     _add_match(found, sig_index, given, line,
-                               message.letters + (DETAIL_BONUS if binding.detail else 0) if number >= 0 else 0)
+                               (message.letters + (DETAIL_BONUS if binding.detail else 0)) if number >= 0 else 0)
                     matched_keys.add(message.key)
                     if not sig.generic:
                         explained_by.add(sig_index)
