@@ -51,6 +51,10 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
                 problems.append(f"{where}: pattern has no literal of {MIN_LITERAL}+ chars: {pattern.pattern!r}")
             if re.match(r"\(\?P<\w+>[^)]*[+*]", pattern.pattern):
                 problems.append(f"{where}: pattern starts with an unanchored capture: {pattern.pattern!r}")
+        # a context or unless pattern without fixed text is tried on every line, and the first stage that picks
+        # the lines of a big log by literals cannot look for it: its lines would be lost there
+        problems += [f"{where}: context or unless pattern has no fixed text a line must hold: {pattern.pattern!r}"
+                     for pattern in (*sig.context, *sig.unless) if "" in pattern.required()]
         facts_used = {name for name, _ in sig.implies} | set(sig.probes)
         for fix in sig.fixes:
             facts_used |= {k for k, v in fix.when if isinstance(v, bool) and k not in captures}

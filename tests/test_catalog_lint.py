@@ -189,3 +189,18 @@ def test_a_capture_in_a_signature_title_is_a_lint_problem():
     problems = lint.lint(broken, engine.fact_names(), engine.detectors())
     assert "connection.toml:gi-typelib-missing: a {capture} in its title or summary (only fix titles, whys and " \
            "commands are filled in)" in problems
+
+
+def test_a_context_pattern_without_fixed_text_is_a_lint_problem():
+    """The first stage that picks a big log's lines by literals cannot look for a pattern with no fixed text: a
+    line only such a context pattern matches would be lost there (pci-device-unresponsive's '(?i:nvidia)' was)."""
+    from dataclasses import replace
+
+    loaded = catalog.load()
+    sig = loaded.by_id("pci-device-unresponsive")
+    assert sig is not None
+    no_literal = catalog.Pattern("(?P<nvidia>(?i:nvidia))")
+    broken = replace(loaded, signatures=(replace(sig, context=(*sig.context, no_literal)),))
+    problems = lint.lint(broken, engine.fact_names(), engine.detectors())
+    assert "host.toml:pci-device-unresponsive: context or unless pattern has no fixed text a line must hold: " \
+           "'(?P<nvidia>(?i:nvidia))'" in problems
