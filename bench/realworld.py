@@ -53,16 +53,20 @@ def catalog_ids() -> frozenset[str]:
     return frozenset(sig.id for sig in catalog.load().signatures)
 
 
+def label_ids(label: dict) -> tuple[str, ...]:
+    """The ids a thread's label names: its cause, then the other answers an expert accepts."""
+    return (str(label["id"]), *(str(other) for other in label.get("also_ok", [])))
+
+
 def written_since(label: dict, known: frozenset[str]) -> tuple[str, ...]:
     """For a label NEW:x (a cause with no entry when it was labelled): x, once an entry of that id exists (it
     was written for that cause from a dev case with the same label)."""
-    ids = (str(label["id"]), *(str(other) for other in label.get("also_ok", [])))
-    return tuple(i[4:] for i in ids if i.startswith("NEW:") and i[4:] in known)
+    return tuple(i[4:] for i in label_ids(label) if i.startswith("NEW:") and i[4:] in known)
 
 
 def accepted(label: dict, known: frozenset[str]) -> tuple[str, ...]:
     """The ids a case accepts: its label's, and the entries written since for its NEW: ids."""
-    return (str(label["id"]), *(str(other) for other in label.get("also_ok", [])), *written_since(label, known))
+    return (*label_ids(label), *written_since(label, known))
 
 
 def run_case(toml: Path, known: frozenset[str] = frozenset()) -> Outcome:

@@ -88,7 +88,7 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
 
 def _lint_templates(catalog: Catalog) -> list[str]:
     """Every template a signature explains is one of libvirt's (in the generated index), with no more capture
-    names than it has arguments; every template set covers some template."""
+    names than it has arguments; a signature's template sets cover some template no signature names."""
     from diagnose import messages
 
     index = messages.loaded()
@@ -105,8 +105,11 @@ def _lint_templates(catalog: Catalog) -> list[str]:
             arguments = {part.argument for part in messages.parse_template(binding.key) if part.kind}
             if len(binding.captures) > len(arguments):
                 problems.append(f"{where} names {len(binding.captures)} captures for {len(arguments)} arguments")
-        problems += [f"{sig.area}.toml:{sig.id}: template set {files!r} {msgid!r} covers no libvirt template"
-                     for files, msgid in sig.template_sets if not index.matching(files, msgid)]
+    # the bindings as matching builds them: a set that adds no template no signature names is dead weight
+    from_sets = {at for bound in messages.template_bindings(catalog).values() for at, number in bound
+                 if number < 0}
+    problems += [f"{sig.area}.toml:{sig.id}: its template sets cover no libvirt template that no signature names"
+                 for at, sig in enumerate(catalog.signatures) if sig.template_sets and at not in from_sets]
     return problems
 
 

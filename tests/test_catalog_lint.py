@@ -204,3 +204,15 @@ def test_a_context_pattern_without_fixed_text_is_a_lint_problem():
     problems = lint.lint(broken, engine.fact_names(), engine.detectors())
     assert "host.toml:pci-device-unresponsive: context or unless pattern has no fixed text a line must hold: " \
            "'(?P<nvidia>(?i:nvidia))'" in problems
+
+
+def test_a_template_set_that_adds_nothing_is_a_lint_problem():
+    """A set whose templates are all named by signatures already (or that matches none) explains nothing."""
+    from dataclasses import replace
+
+    loaded = catalog.load()
+    sig = loaded.by_id("qemu-too-old")
+    assert sig is not None and sig.template_sets
+    broken = replace(loaded, signatures=(replace(sig, template_sets=(("^src/qemu/", "^no such message$"),)),))
+    problems = lint.lint(broken, engine.fact_names(), engine.detectors())
+    assert "xml.toml:qemu-too-old: its template sets cover no libvirt template that no signature names" in problems
