@@ -299,6 +299,18 @@ def _size(path: Path) -> int:
         return 0  # read_input says why it cannot be read
 
 
+def file_named_alone(text: list[str] | None) -> Path | None:
+    """`virtdiag explain error.log`: a lone argument that names an existing file (no error text is a bare path)
+    is read as --file would read it, not explained as the words of its name."""
+    if not text or len(text) != 1 or text[0] == "-" or any(c.isspace() for c in text[0]):
+        return None
+    candidate = Path(text[0])
+    try:
+        return candidate if candidate.is_file() else None
+    except OSError:  # a name too long for the file system, or an unreadable parent folder: text after all
+        return None
+
+
 def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Format | None = None,
                 output: Path | None = None, lang: str | None = None, probe: bool = False, verbose: bool = False,
                 redact_hosts: bool = False, no_redact: bool = False) -> int:
@@ -306,6 +318,8 @@ def run_explain(text: list[str] | None = None, file: Path | None = None, fmt: Fo
     from diagnose import engine
 
     chosen = language(lang)
+    if file is None and (named := file_named_alone(text)) is not None:
+        file, text = named, None
     host = None
     if probe:
         from diagnose.host.reader import open_host

@@ -142,6 +142,20 @@ def test_the_text_summary_counts_in_words():
     assert one.endswith(": 1 error") and two.endswith(": 2 errors"), (one, two)
 
 
+def test_explain_reads_a_lone_file_argument_as_the_paste(tmp_path):
+    """`virtdiag explain error.txt` reads the file, as --file does; a lone word that names no file stays text."""
+    paste = tmp_path / "error.txt"
+    paste.write_text("error: Failed to start domain 'web01'\n" + LINE + "\n")
+    named = run("explain", "--format", "json", str(paste))
+    flagged = run("explain", "--format", "json", "--file", str(paste))
+    assert named.returncode == 0, named.stderr
+    found = json.loads(named.stdout)["matches"][0]
+    assert found["id"] == "bridge-missing" and found["captures"]["guest"] == "web01"
+    assert json.loads(flagged.stdout)["matches"] == json.loads(named.stdout)["matches"]
+    typed = run("explain", "--format", "json", str(tmp_path / "missing.txt"))
+    assert typed.returncode == 1 and json.loads(typed.stdout)["matches"] == []
+
+
 def test_explain_dash_on_a_terminal_says_it_is_reading():
     main, terminal = pty.openpty()
     process = subprocess.Popen([*CLI, "explain", "--format", "json", "-"], stdin=terminal, stdout=subprocess.PIPE,
