@@ -161,7 +161,16 @@ def merge_same(findings: Iterable[Finding]) -> list[Finding]:
 
 def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[Finding]) -> list[LibvirtMessage]:
     """The unexplained libvirt messages that say more than the findings: a message all of whose values a
-    finding already names (virsh's "Failed to start domain 'web01'" above the line that says why) is the
-    operation that failed, not another problem, and is left out."""
+    finding already names (virsh's "Failed to start domain 'web01'" above the line that says why), or any of
+    virsh's own "Failed to <operation>" lines once a finding says why, is the operation that failed, not
+    another problem, and is left out."""
     named = {value for finding in findings for _, value in finding.captures}
-    return [m for m in messages if not m.values or not all(value in named for _, value in m.values)]
+    return [m for m in messages if not (findings and _operation_report(m))
+            and (not m.values or not all(value in named for _, value in m.values))]
+
+
+def _operation_report(message: LibvirtMessage) -> bool:
+    """virsh's own "Failed to <operation>" line ("failed to connect to the hypervisor", "Failed to create
+    domain from vm.xml"): it names the operation, and libvirt's reason follows it."""
+    return bool(message.files) and all(path.startswith("tools/") for path in message.files) \
+        and message.template.lower().startswith("failed to ")

@@ -184,3 +184,18 @@ def test_the_operation_that_failed_is_not_listed_beside_the_finding_that_says_wh
     more = engine.explain(said.replace("web01", "db07", 1) + "error: Cannot set interface MTU on 'eth9'\n")
     assert [f.id for f in more.findings][:1] == ["bridge-missing"]
     assert [dict(m.values) for m in more.messages] == [{"p1": "eth9"}]
+
+
+def test_virshs_report_of_the_failed_operation_is_not_listed_once_a_finding_says_why():
+    """virsh prints "failed to connect to the hypervisor" or "Failed to create domain from vm.xml" above
+    libvirt's reason; with a finding for the reason they are the operation, not messages without a cause entry.
+    Alone they are still named."""
+    connect = "error: failed to connect to the hypervisor\n"
+    report = engine.explain(connect + "error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': "
+                            "Permission denied\n")
+    assert [f.id for f in report.findings] == ["socket-permission-denied"] and report.messages == []
+    create = engine.explain("error: Failed to create domain from vm.xml\nerror: unsupported configuration: "
+                            "Unable to find security driver for model apparmor\n")
+    assert [f.id for f in create.findings][:1] == ["seclabel-driver-unavailable"] and create.messages == []
+    alone = engine.explain("error: Failed to create domain from vm.xml\n")
+    assert alone.findings == [] and [m.template for m in alone.messages] == ["Failed to create domain from %s"]
