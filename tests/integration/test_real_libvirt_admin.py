@@ -261,3 +261,19 @@ def test_a_parser_message_no_signature_names(libvirt_daemon, tmp_path):
         assert report.messages == []
     finally:
         virsh("undefine", "vdt-adm-clock")
+
+
+def test_a_mistyped_uri_path(libvirt_daemon):
+    """libvirt 9.0 answers qemu:///sytem with "unexpected qemu URI path '/sytem', try qemu:///system" (its own
+    spelling: the template index has older libvirt's 'QEMU'). That is a typo in the URI, not the other instance
+    (wrong-connection-session), and virsh's "failed to connect to the hypervisor" above it is not listed apart."""
+    typo = "qemu:///sytem"
+    result = subprocess.run(["virsh", "-c", typo, "list", "--all"], capture_output=True, text=True, timeout=120,
+                            env=ENV, check=False)
+    assert result.returncode != 0 and "/sytem" in result.stderr, result.stderr
+    report = engine.explain(f"$ virsh -c {typo} list --all\n{result.stderr}")
+    assert [f.id for f in report.findings] == ["uri-path-unknown"]
+    f = report.findings[0]
+    assert (dict(f.captures).get("kind"), dict(f.captures).get("uri"), f.fixes[0].fix_id) == (
+        "/sytem", typo, "correct-uri-path")
+    assert report.messages == []
