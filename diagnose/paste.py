@@ -13,6 +13,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(.*?)\1\)?\s*$""")
 VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
 WRAP_MIN = 60  # a terminal-wrapped line is at least this long
+PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
 MAX_PASTE_LINE = 64 * 1024  # a longer pasted line is cut, as in logs (sources.MAX_LINE)
 CUT_MARK = " [... line cut by virtdiag]"
 # virsh's own options before its command ("virsh -c qemu:///system --readonly start web01"): a second reading
@@ -85,11 +86,22 @@ def paste_lines(text: str) -> list[Line]:
     commands = [Line("paste", line.number, bare, context_only=True) for line in lines
                 if "virsh -" in line.text and (bare := VIRSH_OPTIONS_RE.sub("virsh", line.text)) != line.text]
     joined: list[Line] = []
-    for first, second in zip(lines, lines[1:], strict=False):
-        if len(first.text) >= WRAP_MIN and second.number == first.number + 1:
-            head = first.text.rstrip()
+    for at, first in enumerate(lines):
+        run = [first]  # the physical lines that follow it without a gap
+        for after in lines[at + 1:at + PARAGRAPH_LINES]:
+            if after.number != run[-1].number + 1:
+                break
+            run.append(after)
+        if len(run) < 2:
+            continue
+        head = first.text.rstrip()
+        if len(first.text) >= WRAP_MIN:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
-                joined.append(Line("paste", first.number, head + glue + second.text.strip(), "", len(head)))
+                joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head),
+                                   run[1].number))
+        elif len(run) > 2 or len(run[1].text) < WRAP_MIN:  # a paragraph wrapped short: a mail, a commit message
+            rest = " ".join(line.text.strip() for line in run[1:])
+            joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head), run[-1].number))
     return lines + joined + commands
 
 

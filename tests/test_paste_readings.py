@@ -188,3 +188,24 @@ def test_a_wrapper_across_a_wrapped_line_is_not_listed_as_unexplained():
                             "error: XML error: missing 'timezone' attribute for clock with offset='timezone'\n")
     assert [f.id for f in report.findings] == ["xml-invalid-config"]
     assert report.messages == []
+
+
+def test_a_message_wrapped_short_over_several_lines_is_read_across_them():
+    """A mail or a commit message wraps a message at 72 columns or less, over up to four lines: it is read
+    across them, and the pieces of it on each line are not listed as messages without a cause entry."""
+    report = engine.explain("format of backing image\n'/srv/base/fedora.qcow2' of image\n"
+                            "'/srv/vms/web01.qcow2' was not specified in the image\nmetadata\n")
+    assert [(f.id, dict(f.captures)) for f in report.findings] == [
+        ("backing-format-missing", {"backing": "/srv/base/fedora.qcow2", "path": "/srv/vms/web01.qcow2"})]
+    assert report.messages == []
+    apart = engine.explain("format of backing image\n'/srv/base/fedora.qcow2' of image\n\n"
+                           "'/srv/vms/web01.qcow2' was not specified in the image\nmetadata\n")
+    assert "backing-format-missing" not in [f.id for f in apart.findings]  # a blank line ends the paragraph
+
+
+def test_a_joined_line_does_not_veto():
+    """`unless` reads the lines as pasted: virsh's bare "failed to connect to the hypervisor" joined with the
+    next line is not a second error line that rules no-default-uri out."""
+    report = engine.explain("error: failed to connect to the hypervisor\n"
+                            "error: Cannot use direct socket mode if no URI is set\n")
+    assert [f.id for f in report.findings][:1] == ["no-default-uri"]
