@@ -94,13 +94,13 @@ def paste_lines(text: str) -> list[Line]:
             run.append(after)
         if len(run) < 2:
             continue
-        head = first.text.rstrip()
+        head = first.text.rstrip().removesuffix("\\").rstrip()  # a shell's or a log's "\" continuation too
         if len(first.text) >= WRAP_MIN:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head),
                                    run[1].number))
         elif len(run) > 2 or len(run[1].text) < WRAP_MIN:  # a paragraph wrapped short: a mail, a commit message
-            rest = " ".join(line.text.strip() for line in run[1:])
+            rest = " ".join(line.text.strip().removesuffix("\\").rstrip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head), run[-1].number))
     return lines + joined + commands
 

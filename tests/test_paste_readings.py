@@ -209,3 +209,14 @@ def test_a_joined_line_does_not_veto():
     report = engine.explain("error: failed to connect to the hypervisor\n"
                             "error: Cannot use direct socket mode if no URI is set\n")
     assert [f.id for f in report.findings][:1] == ["no-default-uri"]
+
+
+def test_a_record_continued_with_backslashes_is_read_as_one():
+    """An AVC record a commit message or a shell split with trailing backslashes is read as one line."""
+    report = engine.explain('type=AVC msg=audit(1700000000.1:42): avc:  denied  \\\n'
+                            '{ relabelfrom } for  pid=4711 comm="libvirtd" \\\n'
+                            'scontext=system_u:system_r:container_t:s0:c1,c2 \\\n'
+                            'tcontext=system_u:system_r:container_t:s0:c1,c2 \\\n'
+                            'tclass=tun_socket permissive=0\n')
+    assert [(f.id, dict(f.captures)) for f in report.findings][:1] == [
+        ("selinux-denied", {"kind": "relabelfrom", "element": "container_t"})]
