@@ -14,6 +14,7 @@ VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(
 VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
 WRAP_MIN = 60  # a terminal-wrapped line is at least this long
 PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
+PARAGRAPH_WIDTH = 80  # ... when its lines are no longer than this (a log's lines are longer)
 MAX_PASTE_LINE = 64 * 1024  # a longer pasted line is cut, as in logs (sources.MAX_LINE)
 CUT_MARK = " [... line cut by virtdiag]"
 # virsh's own options before its command ("virsh -c qemu:///system --readonly start web01"): a second reading
@@ -99,7 +100,8 @@ def paste_lines(text: str) -> list[Line]:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head),
                                    run[1].number))
-        elif len(run) > 2 or len(run[1].text) < WRAP_MIN:  # a paragraph wrapped short: a mail, a commit message
+        if len(first.text) < WRAP_MIN and (len(run) > 2 or len(run[1].text) < WRAP_MIN) or len(run) > 2 and all(
+                len(line.text) <= PARAGRAPH_WIDTH for line in run[:-1]):  # a paragraph: a mail, a commit message
             rest = " ".join(line.text.strip().removesuffix("\\").rstrip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head), run[-1].number))
     return lines + joined + commands

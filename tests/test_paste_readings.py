@@ -220,3 +220,14 @@ def test_a_record_continued_with_backslashes_is_read_as_one():
                             'tclass=tun_socket permissive=0\n')
     assert [(f.id, dict(f.captures)) for f in report.findings][:1] == [
         ("selinux-denied", {"kind": "relabelfrom", "element": "container_t"})]
+
+
+def test_a_message_wrapped_at_72_columns_is_read_across_lines_of_that_width():
+    """Lines of 60 to 80 characters, three or more in a row, are a wrapped paragraph too (a log's lines are
+    longer): QEMU's "unsupported machine type" after its -machine argument, cut over four lines."""
+    report = engine.explain("libvirtError: internal error: process exited while connecting to\n"
+                            "monitor: 2017-08-21T08:06:36.057757Z qemu-system-x86_64: -machine\n"
+                            "pc-i440fx-rhel7.3.0,accel=tcg,usb=off,dump-guest-core=off: unsupported\n"
+                            "machine type\n")
+    assert [(f.id, dict(f.captures)) for f in report.findings][:1] == [
+        ("machine-type-unsupported", {"machine": "pc-i440fx-rhel7.3.0"})]
