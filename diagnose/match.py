@@ -370,7 +370,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     and not any(u.template == best.key and u.values == best.values for u in unexplained):
                 pending[best.key, best.values] = (LibvirtMessage(
                     best.key, best.area, best.files, best.lang, best.values,
-                    Evidence(line.source, line.number, text.strip(), line.path), best.tail.lstrip(": ：").strip()), by)
+                    Evidence(line.source, line.number, text.strip(), line.path), best.tail.lstrip(": ：").strip(),
+                    best.wrapper), by)
                 waiting += bool(by)
     hits = _to_hits(sigs, found, context_seen, context_captures, vetoed)
     if unexplained is not None:

@@ -176,8 +176,9 @@ class Message:
     @property
     def wrapper(self) -> bool:
         """One of libvirt's error-class prefixes ("internal error: %s", "Requested operation is not valid: %s",
-        "operation failed: %s"...): it says what kind of error, the message it wraps says what went wrong."""
-        return self.files == WRAPPER_FILES
+        "operation failed: %s"...): it says what kind of error, the message it wraps says what went wrong. A bare
+        phrase of three words or fewer ("Not supported", "Invalid argument") reads like one of those prefixes."""
+        return self.files == WRAPPER_FILES or "%" not in self.key and len(self.key.split()) <= 3
 
 
 def area_of(files: tuple[str, ...]) -> str:

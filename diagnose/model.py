@@ -163,6 +163,7 @@ class LibvirtMessage:
     values: tuple[tuple[str, str], ...]
     evidence: Evidence
     detail: str = ""  # what followed the message (libvirt appends ": <system error>")
+    wrapper: bool = False  # an error-class prefix ("internal error: %s"): it says what kind, not what went wrong
 
 
 @dataclass(frozen=True)

@@ -163,9 +163,12 @@ def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[F
     """The unexplained libvirt messages that say more than the findings: a message all of whose values a
     finding already names (virsh's "Failed to start domain 'web01'" above the line that says why), or any of
     virsh's own "Failed to <operation>" lines once a finding says why, is the operation that failed, not
-    another problem, and is left out."""
+    another problem, and is left out; so is an error-class prefix within three lines of a finding's evidence
+    (the start of the same error, cut by a wrap)."""
     named = {value for finding in findings for _, value in finding.captures}
+    near = {(e.source, e.line + step) for finding in findings for e in finding.evidence for step in range(-3, 4)}
     return [m for m in messages if not (findings and _operation_report(m))
+            and not (m.wrapper and (m.evidence.source, m.evidence.line) in near)
             and (not m.values or not all(value in named for _, value in m.values))]
 
 

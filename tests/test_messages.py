@@ -199,3 +199,14 @@ def test_virshs_report_of_the_failed_operation_is_not_listed_once_a_finding_says
     assert [f.id for f in create.findings][:1] == ["seclabel-driver-unavailable"] and create.messages == []
     alone = engine.explain("error: Failed to create domain from vm.xml\n")
     assert alone.findings == [] and [m.template for m in alone.messages] == ["Failed to create domain from %s"]
+
+
+def test_an_error_class_prefix_cut_from_the_message_it_wraps_is_not_listed():
+    """A log that wraps its record after libvirt's error-class prefix leaves "invalid argument:" alone on a line;
+    next to the finding for the message it wrapped it is the start of the same error, not another message."""
+    report = engine.explain('{"component":"virt-launcher","level":"error","msg":"invalid argument:\n'
+                            'NBD URI must be supplied when migration URI uses UNIX transport method"}\n')
+    assert [f.id for f in report.findings] == ["migration-options-incompatible"]
+    assert report.messages == []
+    alone = engine.explain('{"component":"virt-launcher","level":"error","msg":"invalid argument:\n')
+    assert alone.findings == [] and [m.template for m in alone.messages] == ["invalid argument: %s"]
