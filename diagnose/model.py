@@ -21,7 +21,7 @@ class Line:
     number: int
     text: str
     path: str = ""
-    join_at: int = 0  # for two wrapped lines joined into one: where the second begins
+    join_at: int = 0  # for wrapped lines joined into one: where the second begins
     through: int = 0  # for wrapped lines joined into one: the number of the last one it takes in
     context_only: bool = False  # a reading of the line for context patterns only (a virsh command's own words)
 

@@ -100,11 +100,18 @@ def paste_lines(text: str) -> list[Line]:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head),
                                    run[1].number))
-        if len(first.text) < WRAP_MIN and (len(run) > 2 or len(run[1].text) < WRAP_MIN) or len(run) > 2 and all(
-                len(line.text) <= PARAGRAPH_WIDTH for line in run[:-1]):  # a paragraph: a mail, a commit message
+        if _wrapped_paragraph(run):
             rest = " ".join(line.text.strip().removesuffix("\\").rstrip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head), run[-1].number))
     return lines + joined + commands
+
+
+def _wrapped_paragraph(run: list[Line]) -> bool:
+    """Lines a mail or a commit message wrapped short: a short first line with more after it, or three or more
+    lines no longer than PARAGRAPH_WIDTH (a log's lines are longer)."""
+    if len(run[0].text) < WRAP_MIN:
+        return len(run) > 2 or len(run[1].text) < WRAP_MIN
+    return len(run) > 2 and all(len(line.text) <= PARAGRAPH_WIDTH for line in run[:-1])
 
 
 XML_ROOT_RE = re.compile(r"^[ \t]*<(domain|network)\b[^>]{0,4096}>", re.M)
