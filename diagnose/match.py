@@ -310,7 +310,6 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
     # each line's unexplained message and the signatures that read it: kept if none of them makes a finding
     pending: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[LibvirtMessage, frozenset[int]]] = {}
     waiting = 0  # how many of them are on lines a signature read (capped apart: they must not crowd out the rest)
-    read_across: dict[int, set[int]] = {}  # a wrapped line's number -> the signatures a join over it matched
     for line in lines:
         text = line.text
         lowered = text.lower()
@@ -358,8 +357,6 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                     matched_keys.add(message.key)
                     if not sig.generic:
                         explained_by.add(sig_index)
-        for number in range(line.number, line.through + 1) if explained_by and line.join_at else ():
-            read_across.setdefault(number, set()).update(explained_by)
         if unexplained is not None:
             # a wrapper ('XML error: %s') around a message a signature explained, or across a wrap, says nothing more
             best = next((m for m in recognised
@@ -376,8 +373,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
     hits = _to_hits(sigs, found, context_seen, context_captures, vetoed)
     if unexplained is not None:
         made = {hit.signature_id for hit in hits}
-        unexplained.extend(m for m, by in pending.values()  # a piece of a message read across a wrap is not one
-                           if not any(sigs[i].id in made for i in by | read_across.get(m.evidence.line, set())))
+        unexplained.extend(m for m, by in pending.values() if not any(sigs[i].id in made for i in by))
         del unexplained[MAX_MESSAGES:]
     return hits
 

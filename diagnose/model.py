@@ -22,7 +22,6 @@ class Line:
     text: str
     path: str = ""
     join_at: int = 0  # for wrapped lines joined into one: where the second begins
-    through: int = 0  # for wrapped lines joined into one: the number of the last one it takes in
     context_only: bool = False  # a reading of the line for context patterns only (a virsh command's own words)
 
 

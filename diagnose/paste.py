@@ -98,11 +98,10 @@ def paste_lines(text: str) -> list[Line]:
         head = first.text.rstrip().removesuffix("\\").rstrip()  # a shell's or a log's "\" continuation too
         if len(first.text) >= WRAP_MIN:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
-                joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head),
-                                   run[1].number))
+                joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head)))
         if _wrapped_paragraph(run):
             rest = " ".join(line.text.strip().removesuffix("\\").rstrip() for line in run[1:])
-            joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head), run[-1].number))
+            joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head)))
     return lines + joined + commands
 
 
