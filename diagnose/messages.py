@@ -14,9 +14,10 @@ template and one per bucket; a line of text meets only the templates whose rares
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -213,26 +214,47 @@ def templates_path() -> Path:
     return locate.knowledge_dir() / "generated" / "templates.jsonl"
 
 
+OFFSET_WIDTH = 8  # hex digits per offset in the header (scripts/gen_templates.py writes them)
+KEY_SEPARATOR = "\x00"  # between the keys the header joins into one string (a msgid may hold a newline)
+
+
 class TemplateIndex:
-    """The generated template file, read lazily: a line meets only the templates its words point to."""
+    """The generated template file, read lazily: a line meets only the templates its words point to. The
+    header is cheap to load (offsets as fixed-width hex text, keys as one joined string); the file is mapped,
+    not read, so only the records and buckets a run meets are paged in."""
 
     def __init__(self, path: Path) -> None:
-        self.blob = path.read_bytes()
-        end = self.blob.index(b"\n")
+        with open(path, "rb") as handle:
+            self.blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        end = self.blob.find(b"\n")
         header = json.loads(self.blob[:end])
+        if header.get("format") != 2:
+            raise ValueError(f"{path}: format {header.get('format')}, not 2: run scripts/gen_templates.py")
         self.base = end + 1
-        self.records: list[list[int]] = header["records"]
-        self.buckets: dict[str, list[int]] = header["buckets"]
+        self.record_offsets: str = header["records"]
+        self.bucket_offsets: str = header["buckets"]
+        self.buckets: dict[str, int] = {key: n for n, key in enumerate(header["bucket_keys"].split(KEY_SEPARATOR))}
+        self._joined_keys: str = header["keys"]
         self.languages: list[str] = header["languages"]
-        self.keys: dict[str, int] = header["keys"]
         self.system_errors: dict[str, str] = header["system_errors"]  # translated strerror -> English
         self._records: dict[int, dict] = {}
         self._buckets: dict[str, list[list[int]]] = {}
         self._regexes: dict[tuple[int, int], re.Pattern[str]] = {}
         self._words: dict[tuple[int, int], tuple[str, ...]] = {}
 
+    def _line(self, offsets: str, number: int) -> bytes:
+        """Line `number` of the records or buckets: its bytes, between two of the header's offsets."""
+        start = int(offsets[number * OFFSET_WIDTH:(number + 1) * OFFSET_WIDTH], 16)
+        stop = int(offsets[(number + 1) * OFFSET_WIDTH:(number + 2) * OFFSET_WIDTH], 16)
+        return self.blob[self.base + start:self.base + stop]
+
+    @cached_property
+    def keys(self) -> dict[str, int]:
+        """Template key -> record number (built on first use: only a signature's named template asks)."""
+        return {key: n for n, key in enumerate(self._joined_keys.split(KEY_SEPARATOR))}
+
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.record_offsets) // OFFSET_WIDTH - 1
 
     def number(self, key: str) -> int | None:
         """The record number of a template (by its English msgid, positional markers dropped)."""
@@ -241,15 +263,13 @@ class TemplateIndex:
     def record(self, number: int) -> dict:
         found = self._records.get(number)
         if found is None:
-            start, stop = self.records[number]
-            found = self._records[number] = json.loads(self.blob[self.base + start:self.base + stop])
+            found = self._records[number] = json.loads(self._line(self.record_offsets, number))
         return found
 
     def bucket(self, key: str) -> list[list[int]]:
         found = self._buckets.get(key)
         if found is None:
-            start, stop = self.buckets[key]
-            found = self._buckets[key] = json.loads(self.blob[self.base + start:self.base + stop])
+            found = self._buckets[key] = json.loads(self._line(self.bucket_offsets, self.buckets[key]))
         return found
 
     def regex(self, number: int, form: int) -> re.Pattern[str]:
@@ -275,8 +295,8 @@ class TemplateIndex:
         `msgid` (searched): a signature's template set. Reads every record once, keeping none."""
         files_re, msgid_re = re.compile(files), re.compile(msgid)
         found = []
-        for start, stop in self.records:
-            record = json.loads(self.blob[self.base + start:self.base + stop])
+        for number in range(len(self)):
+            record = json.loads(self._line(self.record_offsets, number))
             if record["files"] and all(files_re.search(f) for f in record["files"]) and msgid_re.search(record["key"]):
                 found.append(record["key"])
         return found

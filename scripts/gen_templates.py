@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diagnose.literals import literal_keys, template_key  # noqa: E402
-from diagnose.messages import literal_letters, parse_template  # noqa: E402
+from diagnose.messages import KEY_SEPARATOR, OFFSET_WIDTH, literal_letters, parse_template  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 LANGUAGES = ("ja", "de", "fr", "es", "it", "zh_CN", "ru", "pt_BR")
 OUT = ROOT / "knowledge" / "generated" / "templates.jsonl"
-FORMAT = 1
+FORMAT = 2  # the header: offsets as fixed-width hex text, keys as one joined string (read with no decoding)
 MIN_LETTERS = 12  # fixed letters a template needs to be recognised (fewer: "%s: %s", "error: %s" ...)
 CURATED_MIN_LETTERS = 8  # the curated reference templates are known causes: a shorter one is kept
 
@@ -101,6 +101,13 @@ def system_errors(locale_dir: Path) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def hex_offsets(spans: list[list[int]]) -> str:
+    """Where each line starts, and where the last one ends, as fixed-width hex (messages.OFFSET_WIDTH digits
+    each): the reader slices out the one it needs, so the header costs nothing to decode."""
+    starts = [start for start, _ in spans] + ([spans[-1][1] + 1] if spans else [0])
+    return "".join(f"{start:0{OFFSET_WIDTH}x}" for start in starts)
+
+
 def build(reference: Path, locale_dir: Path = Path("/usr/share/locale")) -> bytes:
     templates = sorted(load(reference).values(), key=lambda t: t["key"])
     frequency: Counter[str] = Counter()
@@ -128,9 +135,11 @@ def build(reference: Path, locale_dir: Path = Path("/usr/share/locale")) -> byte
             if keys:  # a form with no indexable word is left out (its fixed text is all punctuation)
                 rarest = min(keys, key=lambda k: (frequency[k], k))
                 buckets.setdefault(rarest, []).append([number, index])
-    spans = {key: add(entries) for key, entries in sorted(buckets.items())}
-    keys = {entry["key"]: number for number, entry in enumerate(templates)}
-    header = {"format": FORMAT, "languages": ["en", *LANGUAGES], "records": records, "buckets": spans, "keys": keys,
+    bucket_keys = sorted(buckets)
+    spans = [add(buckets[key]) for key in bucket_keys]
+    header = {"format": FORMAT, "languages": ["en", *LANGUAGES], "records": hex_offsets(records),
+              "bucket_keys": KEY_SEPARATOR.join(bucket_keys), "buckets": hex_offsets(spans),
+              "keys": KEY_SEPARATOR.join(entry["key"] for entry in templates),
               "system_errors": system_errors(locale_dir),
               "count": len(templates), "forms": sum(len(v) for v in buckets.values())}
     return json.dumps(header, sort_keys=True).encode() + b"\n" + b"".join(lines)
@@ -149,7 +158,8 @@ def main() -> int:
         return 0 if current == data else 1
     args.out.write_bytes(data)
     header = json.loads(data[:data.index(b"\n")])
-    print(f"wrote {args.out}: {header['count']} templates, {header['forms']} forms, {len(header['buckets'])} keys, "
+    print(f"wrote {args.out}: {header['count']} templates, {header['forms']} forms, "
+          f"{header['bucket_keys'].count(KEY_SEPARATOR) + 1} keys, "
           f"{len(data) / 2**20:.1f} MiB")
     return 0
 

@@ -210,3 +210,41 @@ def test_an_error_class_prefix_cut_from_the_message_it_wraps_is_not_listed():
     assert report.messages == []
     alone = engine.explain('{"component":"virt-launcher","level":"error","msg":"invalid argument:\n')
     assert alone.findings == [] and [m.template for m in alone.messages] == ["invalid argument: %s"]
+
+
+def test_the_generator_writes_what_the_index_reads(tmp_path):
+    """scripts/gen_templates.py on a tiny reference tree (two msgids, a German translation, a curated wording
+    with a newline): the index it writes is read back, every template by its key, recognised in a line."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import gen_templates
+
+    reference = tmp_path / "reference"
+    (reference / "libvirt-templates" / "translations").mkdir(parents=True)
+    rows = [{"key": "Cannot get interface MTU on '%s'", "msgid": "Cannot get interface MTU on '%s'",
+             "files": ["src/util/virnetdev.c"], "first": "v0.9.8", "last": "v9.0.0", "category": "error"},
+            {"key": "network '%s' is not active", "msgid": "network '%s' is not active",
+             "files": ["src/network/bridge_driver.c"], "first": "v0.2.0", "last": "v9.0.0", "category": "error"}]
+    (reference / "libvirt-templates" / "templates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for lang in gen_templates.LANGUAGES:
+        german = {"key": rows[1]["key"], "msgid": rows[1]["msgid"], "msgstr": "Netzwerk '%s' ist nicht aktiv"}
+        (reference / "libvirt-templates" / "translations" / f"{lang}.jsonl").write_text(
+            json.dumps(german) + "\n" if lang == "de" else "")
+    (reference / "libvirt-messages.tsv").write_text(
+        "key\ttemplate\tsource_file\tfirst_seen\tlast_seen\tpredecessor\n"
+        "two_lines\tUnable to read from monitor of guest %s\\nreason unknown\tsrc/qemu/qemu_monitor.c\t0.9\t"
+        "current\t\n")
+    path = tmp_path / "templates.jsonl"
+    path.write_bytes(gen_templates.build(reference, locale_dir=tmp_path))
+    index = messages.TemplateIndex(path)
+    assert len(index) == 3
+    for key in ("Cannot get interface MTU on '%s'", "network '%s' is not active",
+                "Unable to read from monitor of guest %s\nreason unknown"):
+        number = index.number(key)
+        assert number is not None and index.record(number)["key"] == key
+    found = index.recognise("error: Netzwerk 'default' ist nicht aktiv")
+    assert [(m.key, m.lang, m.values) for m in found] == [("network '%s' is not active", "de", (("p1", "default"),))]
+    assert [m.key for m in index.recognise("Cannot get interface MTU on 'br0': No such device")] == \
+        ["Cannot get interface MTU on '%s'"]
