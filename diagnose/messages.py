@@ -214,7 +214,8 @@ def templates_path() -> Path:
     return locate.knowledge_dir() / "generated" / "templates.jsonl"
 
 
-OFFSET_WIDTH = 8  # hex digits per offset in the header (scripts/gen_templates.py writes them)
+TEMPLATES_FORMAT = 2  # the layout scripts/gen_templates.py writes; another one is not read
+OFFSET_WIDTH = 8  # hex digits per offset in the header
 KEY_SEPARATOR = "\x00"  # between the keys the header joins into one string (a msgid may hold a newline)
 
 
@@ -228,8 +229,9 @@ class TemplateIndex:
             self.blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         end = self.blob.find(b"\n")
         header = json.loads(self.blob[:end])
-        if header.get("format") != 2:
-            raise ValueError(f"{path}: format {header.get('format')}, not 2: run scripts/gen_templates.py")
+        if header.get("format") != TEMPLATES_FORMAT:
+            raise ValueError(f"{path}: format {header.get('format')}, not {TEMPLATES_FORMAT}: "
+                             "run scripts/gen_templates.py")
         self.base = end + 1
         self.record_offsets: str = header["records"]
         self.bucket_offsets: str = header["buckets"]

@@ -25,12 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diagnose.literals import literal_keys, template_key  # noqa: E402
-from diagnose.messages import KEY_SEPARATOR, OFFSET_WIDTH, literal_letters, parse_template  # noqa: E402
+from diagnose.messages import KEY_SEPARATOR, OFFSET_WIDTH, TEMPLATES_FORMAT, literal_letters, parse_template  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 LANGUAGES = ("ja", "de", "fr", "es", "it", "zh_CN", "ru", "pt_BR")
 OUT = ROOT / "knowledge" / "generated" / "templates.jsonl"
-FORMAT = 2  # the header: offsets as fixed-width hex text, keys as one joined string (read with no decoding)
 MIN_LETTERS = 12  # fixed letters a template needs to be recognised (fewer: "%s: %s", "error: %s" ...)
 CURATED_MIN_LETTERS = 8  # the curated reference templates are known causes: a shorter one is kept
 
@@ -137,7 +136,7 @@ def build(reference: Path, locale_dir: Path = Path("/usr/share/locale")) -> byte
                 buckets.setdefault(rarest, []).append([number, index])
     bucket_keys = sorted(buckets)
     spans = [add(buckets[key]) for key in bucket_keys]
-    header = {"format": FORMAT, "languages": ["en", *LANGUAGES], "records": hex_offsets(records),
+    header = {"format": TEMPLATES_FORMAT, "languages": ["en", *LANGUAGES], "records": hex_offsets(records),
               "bucket_keys": KEY_SEPARATOR.join(bucket_keys), "buckets": hex_offsets(spans),
               "keys": KEY_SEPARATOR.join(entry["key"] for entry in templates),
               "system_errors": system_errors(locale_dir),
