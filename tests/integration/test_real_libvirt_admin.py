@@ -277,3 +277,63 @@ def test_a_mistyped_uri_path(libvirt_daemon):
     assert (dict(f.captures).get("kind"), dict(f.captures).get("uri"), f.fixes[0].fix_id) == (
         "/sytem", typo, "correct-uri-path")
     assert report.messages == []
+
+
+def test_starting_a_pool_that_is_running(admin):
+    f = run("pool-start", "vdt-adm-pool")
+    assert (f.id, dict(f.captures).get("pool"), f.fixes[0].fix_id) == (
+        "storage-pool-already-active", "vdt-adm-pool", "check-pool-state")
+
+
+def test_defining_a_pool_whose_name_is_taken(admin):
+    target = admin / "other-pool"
+    try:
+        f = run("pool-define-as", "vdt-adm-pool", "dir", "--target", str(target))
+        assert (f.id, dict(f.captures).get("pool"), f.fixes[0].fix_id) == (
+            "storage-pool-already-exists", "vdt-adm-pool", "use-existing-pool")
+    finally:
+        assert virsh("pool-info", "vdt-adm-pool").returncode == 0  # the running pool is untouched
+
+
+def test_deleting_a_dhcp_host_the_network_does_not_have(libvirt_daemon, tmp_path):
+    """net-update on a defined (inactive) network: libvirt looks the host entry up in the persistent definition."""
+    xml = tmp_path / "vdt-adm-net.xml"
+    xml.write_text("<network><name>vdt-adm-net</name><bridge name='vdtadmbr0'/>"
+                   "<ip address='192.168.250.1' netmask='255.255.255.0'><dhcp>"
+                   "<range start='192.168.250.10' end='192.168.250.20'/></dhcp></ip></network>")
+    try:
+        assert virsh("net-define", str(xml)).returncode == 0
+        f = run("net-update", "vdt-adm-net", "delete", "ip-dhcp-host",
+                "<host mac='52:54:00:00:00:99' ip='192.168.250.15'/>", "--config")
+        assert (f.id, dict(f.captures).get("network"), f.fixes[0].fix_id) == (
+            "network-dhcp-host-not-found", "vdt-adm-net", "list-dhcp-hosts")
+    finally:
+        virsh("net-undefine", "vdt-adm-net")
+
+
+@pytest.mark.parametrize(("name", "os_extra", "devices", "expected", "top_fix"), [
+    ("vdt-adm-sysinfo", "", "", "sysinfo-uuid-mismatch", "sync-sysinfo-uuid"),
+    ("vdt-adm-fwauto", "<loader readonly='yes'/>", "", "firmware-autoselect-conflict",
+     "firmware-features-not-loader"),
+    ("vdt-adm-nousb", "", "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>",
+     "usb-disabled-with-usb-devices", "remove-usb-devices"),
+])
+def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, devices, expected, top_fix):
+    """Definitions a tool or a copy writes wrongly, refused by libvirt 9.0 at define: a clone's stale <sysinfo>
+    UUID, loader attributes next to firmware autoselection, a USB tablet with USB disabled (9.0 says "Can't add
+    USB input device. USB bus is disabled" here, not the ppc64 wording of qemu_domain_address.c)."""
+    text = guest_xml(name, devices)
+    if name == "vdt-adm-sysinfo":
+        text = text.replace("<vcpu>", "<uuid>6f1e2d3c-4b5a-4e6f-8a7b-9c0d1e2f3a4b</uuid>\n  <sysinfo type='smbios'>"
+                                      "<system><entry name='uuid'>11111111-2222-4333-8444-555555555555</entry>"
+                                      "</system></sysinfo>\n  <vcpu>")
+    if name == "vdt-adm-fwauto":
+        text = text.replace("<os>", "<os firmware='efi'>").replace("</type>", f"</type>{os_extra}")
+        text = text.replace("</os>", "</os>\n  <features><acpi/></features>")  # UEFI on x86 needs ACPI first
+    xml = tmp_path / f"{name}.xml"
+    xml.write_text(text)
+    try:
+        f = run("define", str(xml))
+        assert (f.id, f.fixes[0].fix_id) == (expected, top_fix)
+    finally:
+        virsh("undefine", name, "--nvram")
