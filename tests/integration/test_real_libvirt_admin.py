@@ -313,10 +313,9 @@ def test_deleting_a_dhcp_host_the_network_does_not_have(libvirt_daemon, tmp_path
 
 @pytest.mark.parametrize(("name", "os_extra", "devices", "expected", "top_fix"), [
     ("vdt-adm-sysinfo", "", "", "sysinfo-uuid-mismatch", "sync-sysinfo-uuid"),
-    ("vdt-adm-fwauto", "<loader readonly='yes'/>", "", "firmware-autoselect-conflict",
-     "firmware-features-not-loader"),
+    ("vdt-adm-fwauto", "<loader readonly='yes'/>", "", "firmware-autoselect-conflict", "firmware-features-in-file"),
     ("vdt-adm-nousb", "", "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>",
-     "usb-disabled-with-usb-devices", "remove-usb-devices"),
+     "usb-disabled-with-usb-devices", "remove-usb-devices-in-file"),
 ])
 def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, devices, expected, top_fix):
     """Definitions a tool or a copy writes wrongly, refused by libvirt 9.0 at define: a clone's stale <sysinfo>
@@ -335,5 +334,6 @@ def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, d
     try:
         f = run("define", str(xml))
         assert (f.id, f.fixes[0].fix_id) == (expected, top_fix)
+        assert dict(f.captures).get("path") == str(xml)  # the fix works on the file: nothing was defined
     finally:
         virsh("undefine", name, "--nvram")
