@@ -337,3 +337,22 @@ def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, d
         assert dict(f.captures).get("path") == str(xml)  # the fix works on the file: nothing was defined
     finally:
         virsh("undefine", name, "--nvram")
+
+
+def test_autostart_whose_link_is_already_there(libvirt_daemon, tmp_path):
+    """A package (Debian's postinst for the default network) or a hand made the autostart link while the daemon
+    ran: libvirt still thinks autostart is off, and net-autostart stops at the existing link."""
+    xml = tmp_path / "vdt-adm-auto.xml"
+    xml.write_text("<network><name>vdt-adm-auto</name><bridge name='vdtadmbr1'/></network>")
+    config = Path("/etc/libvirt/qemu/networks/vdt-adm-auto.xml")
+    link = Path("/etc/libvirt/qemu/networks/autostart/vdt-adm-auto.xml")
+    try:
+        assert virsh("net-define", str(xml)).returncode == 0
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(config)
+        f = run("net-autostart", "vdt-adm-auto")
+        assert (f.id, dict(f.captures).get("name"), dict(f.captures).get("link"), f.fixes[0].fix_id) == (
+            "autostart-already-set", "vdt-adm-auto", str(link), "check-autostart-state")
+    finally:
+        link.unlink(missing_ok=True)
+        virsh("net-undefine", "vdt-adm-auto")
