@@ -95,14 +95,19 @@ def paste_lines(text: str) -> list[Line]:
             run.append(after)
         if len(run) < 2:
             continue
-        head = first.text.rstrip().removesuffix("\\").rstrip()  # a shell's or a log's "\" continuation too
+        head = _continued(first.text)
         if len(first.text) >= WRAP_MIN:
             for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head)))
         if _wrapped_paragraph(run):
-            rest = " ".join(line.text.strip().removesuffix("\\").rstrip() for line in run[1:])
+            rest = " ".join(_continued(line.text).strip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head)))
     return lines + joined + commands
+
+
+def _continued(text: str) -> str:
+    """A wrapped line's text without its trailing space and a shell's or a log's "\\" continuation."""
+    return text.rstrip().removesuffix("\\").rstrip()
 
 
 def _wrapped_paragraph(run: list[Line]) -> bool:
