@@ -172,7 +172,7 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
 
     def patterns(key: str) -> tuple[Pattern, ...]:
         regexes = [str(p) for p in raw.get(key, [])]
-        if key == "patterns" and not as_written:
+        if key in ("patterns", "weak_patterns") and not as_written:
             regexes = [either_case_first_letter(regex) for regex in regexes]
         return tuple(Pattern(regex, literals.get(regex)) for regex in regexes)
 
@@ -198,6 +198,7 @@ def _signature(raw: dict[str, Any], area: str, problems: list[str], literals: di
         negatives=tuple(str(n.get("text", "")) for n in raw.get("negative", [])),
         context=patterns("context"),
         context_required=bool(raw.get("context_required", False)),
+        weak_patterns=patterns("weak_patterns"),
         unless=patterns("unless"),
         generic=bool(raw.get("generic", False)),
         implies=tuple((str(k), bool(v)) for k, v in raw.get("implies", {}).items()),
@@ -234,7 +235,7 @@ def _binding(raw: Any, where: str, problems: list[str]) -> TemplateBinding:
     for _, regex in values:
         _compile(regex, where, problems)
     return TemplateBinding(template_key(raw["msgid"]), tuple(str(c) for c in raw.get("captures", [])), detail,
-                           values)
+                           values, bool(raw.get("weak", False)))
 
 
 LOCALIZED = "generated/localized.toml"
@@ -306,7 +307,7 @@ def _expand_sets(raw: dict[str, Any], sets: dict[str, list[Any]], where: str) ->
     """A signature's "@name" entries in patterns, context and unless replaced by that shared set's patterns
     (knowledge/sets.toml); an unknown name is a problem."""
     problems = []
-    for key in ("patterns", "context", "unless"):
+    for key in ("patterns", "weak_patterns", "context", "unless"):
         expanded: list[Any] = []
         for item in raw.get(key, []):
             if isinstance(item, str) and item.startswith("@"):
@@ -375,7 +376,8 @@ def build_cache(directory: Path | None = None,
 
     spans = []
     for record, sig in zip(records, catalog.signatures, strict=True):
-        record["literals"] = {p.pattern: list(p.required()) for p in (*sig.patterns, *sig.context, *sig.unless)}
+        record["literals"] = {p.pattern: list(p.required())
+                              for p in (*sig.patterns, *sig.weak_patterns, *sig.context, *sig.unless)}
         spans.append(add(record))
     positions = {}
     for position, sig in enumerate(catalog.signatures):

@@ -293,6 +293,8 @@ def show(sig_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=sign
     out.print("\n[bold]Recognises[/bold]")
     for pattern in sig.patterns:
         out.print(f"  {escape(pattern.pattern)}")
+    for pattern in sig.weak_patterns:
+        out.print(f"  {escape(pattern.pattern)}  (weak: decides only with context)")
     if sig.detect:
         out.print(f"  detectors: {', '.join(sig.detect)}")
     if sig.probes:

@@ -20,7 +20,7 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
             if name in seen:
                 problems.append(f"{where}: id {name!r} already used by {seen[name]}")
             seen[name] = where
-        if not sig.patterns and not sig.detect and not sig.symptoms:
+        if not sig.patterns and not sig.weak_patterns and not sig.templates and not sig.detect and not sig.symptoms:
             problems.append(f"{where}: no patterns, detectors or symptoms: it can never match")
         if not any(e for e in sig.examples):
             problems.append(f"{where}: no positive example")
@@ -34,18 +34,18 @@ def lint(catalog: Catalog, known_facts: set[str], detectors: Mapping[str, tuple[
             problems.append(f"{where}: a {{capture}} in its title or summary (only fix titles, whys and commands "
                             "are filled in)")
         captures: set[str] = set()
-        broken = [p for p in (*sig.patterns, *sig.context, *sig.unless)
+        broken = [p for p in (*sig.patterns, *sig.weak_patterns, *sig.context, *sig.unless)
                   if _compile(p.pattern, where, problems) is None]
         if broken:
             continue
-        for pattern in (*sig.patterns, *sig.context):
+        for pattern in (*sig.patterns, *sig.weak_patterns, *sig.context):
             captures.update(pattern.groupindex)
         for binding in sig.templates:  # a template's arguments, and its detail's named groups, are captures too
             captures.update(name for name in binding.captures if name)
             captures.update(re.compile(binding.detail).groupindex if binding.detail else ())
         for fix in sig.fixes:  # a name a fix fills in is a capture too (host checks give names no pattern has)
             captures.update(PLACEHOLDER_RE.findall(" ".join((fix.title, *fix.commands))))
-        for pattern in sig.patterns:
+        for pattern in (*sig.patterns, *sig.weak_patterns):
             literal = required_literal(pattern.compiled)
             if len(literal.strip()) < MIN_LITERAL:
                 problems.append(f"{where}: pattern has no literal of {MIN_LITERAL}+ chars: {pattern.pattern!r}")

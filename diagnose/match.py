@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from diagnose.catalog import Catalog, Pattern
 from diagnose.literals import line_keys, literal_keys
-from diagnose.messages import Message, capture_value, template_bindings
+from diagnose.messages import Message, capture_value, reads_templates, template_bindings
 from diagnose.messages import loaded as messages_index
 from diagnose.model import Evidence, Hit, LibvirtMessage, Line, Signature, TemplateBinding
 
@@ -173,15 +173,16 @@ class Matcher:
         return sorted(dict.fromkeys(found), key=lambda probe: (KIND_ORDER[probe.kind], probe.ordinal))
 
 
-KIND_ORDER = {"unless": 0, "context": 1, "primary": 2}
-INDEX_FORMAT = 5  # bump when _routes, the key scheme or the record layout changes; another format is not used
+KIND_ORDER = {"unless": 0, "context": 1, "primary": 2, "weak": 2}  # weak: a primary pattern other causes share
+INDEX_FORMAT = 6  # bump when _routes, the key scheme or the record layout changes; another format is not used
 ALWAYS = "\0always"
 NON_ASCII = "\0non-ascii"
 
 
 def _probes(catalog: Catalog) -> list[_Probe]:
     found = [(index, kind, pattern, sig.sources) for index, sig in enumerate(catalog.signatures)
-             for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns))
+             for kind, patterns in (("unless", sig.unless), ("context", sig.context), ("primary", sig.patterns),
+                                    ("weak", sig.weak_patterns))
              for pattern in patterns]
     return [_Probe(index, kind, pattern, pattern.required(), pattern.ignore_case, sources,
                    _keysets(pattern.required()), ordinal)
@@ -251,6 +252,7 @@ class _Accumulator:
     count: int = 0
     lines: set[tuple[str, int]] = field(default_factory=set)
     specificity: int = 0
+    strong: bool = False  # a match not marked weak: the finding may decide without a context match
 
 
 def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
@@ -261,16 +263,8 @@ def _add_evidence(evidence: list[Evidence], new: Evidence) -> None:
         evidence.append(new)
 
 
-LIBVIRT_PROCESS_RE = re.compile(r"\b(?:libvirtd|virt(?:qemu|network|storage|proxy|log|lock|interface|nodedev|secret|"
-                                r"nwfilter|ch|lxc|xen|vbox)d)(?:\[\d+\])?:")
 MAX_MESSAGES = 50  # unexplained libvirt messages kept per run
 DETAIL_BONUS = 10  # a template whose appended system error was checked too says more than the message alone
-
-
-def reads_templates(line: Line) -> bool:
-    """Lines that may hold a libvirt message: a paste, a daemon log record, a libvirt daemon's journal line."""
-    return line.source in ("paste", "libvirtd-log") or (
-        line.source == "journal" and LIBVIRT_PROCESS_RE.search(line.text, 0, 300) is not None)
 
 
 def _template_captures(sig: Signature, binding: TemplateBinding, message: Message, english: dict[str, str],
@@ -334,7 +328,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                                           or _search(probe, text[:line.join_at], lowered[:line.join_at])):
                 continue  # a joined line counts only for a message the wrap had cut in two
             caps = _captures(m, probe.pattern, english)
-            _add_match(found, probe.signature, caps, line, probe.specificity)
+            _add_match(found, probe.signature, caps, line, probe.specificity, probe.kind == "primary")
             if not sigs[probe.signature].generic:
                 explained_by.add(probe.signature)
         if templates is None or line.context_only or not reads_templates(line):
@@ -353,7 +347,8 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                 given = _template_captures(sig, binding, message, english, templates.system_errors)
                 if given is not None:  # a set's template says less than one a signature names: it loses ties
                     _add_match(found, sig_index, given, line,
-                               (message.letters + (DETAIL_BONUS if binding.detail else 0)) if number >= 0 else 0)
+                               (message.letters + (DETAIL_BONUS if binding.detail else 0)) if number >= 0 else 0,
+                               not binding.weak)
                     matched_keys.add(message.key)
                     if not sig.generic:
                         explained_by.add(sig_index)
@@ -379,9 +374,10 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
 
 
 def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator], signature: int,
-               caps: dict[str, str], line: Line, specificity: int) -> None:
+               caps: dict[str, str], line: Line, specificity: int, strong: bool) -> None:
     acc = found.setdefault((signature, tuple(sorted(caps.items()))), _Accumulator(captures=caps))
     acc.count += 1
+    acc.strong = acc.strong or strong
     acc.specificity = max(acc.specificity, specificity)
     if len(acc.lines) < MAX_LINES_KEPT:
         acc.lines.add((line.path, line.number))
@@ -404,11 +400,19 @@ def _to_hits(sigs: Sequence[Signature], found: dict[tuple[int, tuple[tuple[str, 
             captures = dict(acc.captures)
             for key, value in context_captures.get(index, {}).items():
                 captures.setdefault(key, value)
-            base = GENERIC_CONFIDENCE if sig.generic else PRIMARY_CONFIDENCE
-            confidence = round(min(0.99, base + min(CONTEXT_MAX, CONTEXT_STEP * n_context)), 2)
+            confidence = _confidence(sig.generic, acc.strong, n_context)
             hits.append(Hit(sig.id, tuple(sorted(captures.items())), tuple(acc.evidence), confidence, n_context,
                             frozenset(acc.lines), specificity=acc.specificity))
     return hits
+
+
+def _confidence(generic: bool, strong: bool, n_context: int) -> float:
+    """Raised by each distinct context pattern matched; a finding made only by weak matches (a message other
+    causes print too) has the generic confidence until its first context match makes it a primary one."""
+    if not (generic or strong):
+        generic, n_context = n_context == 0, max(0, n_context - 1)
+    base = GENERIC_CONFIDENCE if generic else PRIMARY_CONFIDENCE
+    return round(min(0.99, base + min(CONTEXT_MAX, CONTEXT_STEP * n_context)), 2)
 
 
 def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
@@ -435,6 +439,7 @@ def _fold_subsets(accs: list[_Accumulator]) -> list[_Accumulator]:
         home = kept[min(found)]
         home.count += acc.count
         home.specificity = max(home.specificity, acc.specificity)
+        home.strong = home.strong or acc.strong
         home.lines |= acc.lines
         for ev in acc.evidence:
             _add_evidence(home.evidence, ev)

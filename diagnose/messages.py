@@ -26,6 +26,7 @@ from diagnose.literals import CONVERSION_RE, line_keys, template_key
 
 if TYPE_CHECKING:
     from diagnose.catalog import Catalog
+    from diagnose.model import Line
 
 QUOTES = "'\"`‘’‚‛“”„‟«»‹›「」『』"
 QUOTE_CLASS = "[" + re.escape(QUOTES) + "]"
@@ -351,3 +352,13 @@ def template_bindings(catalog: Catalog) -> dict[str, list[list[int]]]:
         for key in templates.matching(files, msgid) if templates else ():
             found.setdefault(key, [[index, -1]])
     return found
+
+
+LIBVIRT_PROCESS_RE = re.compile(r"\b(?:libvirtd|virt(?:qemu|network|storage|proxy|log|lock|interface|nodedev|secret|"
+                                r"nwfilter|ch|lxc|xen|vbox)d)(?:\[\d+\])?:")
+
+
+def reads_templates(line: Line) -> bool:
+    """Lines that may hold a libvirt message: a paste, a daemon log record, a libvirt daemon's journal line."""
+    return line.source in ("paste", "libvirtd-log") or (
+        line.source == "journal" and LIBVIRT_PROCESS_RE.search(line.text, 0, 300) is not None)

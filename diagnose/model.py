@@ -64,6 +64,7 @@ class TemplateBinding:
     captures: tuple[str, ...] = ()
     detail: str = ""
     values: tuple[tuple[str, str], ...] = ()  # capture name -> a regex its value must match (searched)
+    weak: bool = False  # a message other causes print too: it decides only with a context match
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Signature:
     negatives: tuple[str, ...]
     context: tuple[Pattern, ...] = ()
     context_required: bool = False
+    # primary patterns for text other causes print too: a finding they alone make decides only with a
+    # context match (else it has the generic confidence)
+    weak_patterns: tuple[Pattern, ...] = ()
     unless: tuple[Pattern, ...] = ()
     generic: bool = False
     implies: tuple[tuple[str, bool], ...] = ()

@@ -231,3 +231,22 @@ def test_a_message_wrapped_at_72_columns_is_read_across_lines_of_that_width():
                             "machine type\n")
     assert [(f.id, dict(f.captures)) for f in report.findings][:1] == [
         ("machine-type-unsupported", {"machine": "pc-i440fx-rhel7.3.0"})]
+
+
+def test_a_message_other_causes_print_decides_only_with_context():
+    """Weak matches: QEMU's 'Not a migration stream' is a broken save image or a broken incoming migration; a
+    keepalive time-out is the per-client limit, a stuck daemon or the network. Alone they are a guess."""
+    qemu = ("error: internal error: QEMU unexpectedly closed the monitor (vm='vm1'): 2023-11-22T13:32:08.111189Z "
+            "qemu-kvm: Not a migration stream\n2023-11-22T13:32:08.111246Z qemu-kvm: load of migration failed: "
+            "Invalid argument")
+    alone = engine.explain(qemu).findings[0]
+    assert (alone.id, alone.confidence) == ("managedsave-corrupt", 0.5)
+    assert dict(alone.captures) == {"errno": "Invalid argument"}
+    started = engine.explain("# virsh start vm1\nerror: Failed to start domain 'vm1'\n" + qemu).findings[0]
+    assert (started.id, dict(started.captures)["guest"]) == ("managedsave-corrupt", "vm1")
+    assert started.confidence >= 0.8
+    keepalive = "error: Disconnected from qemu:///system due to keepalive timeout"
+    assert [(f.id, f.confidence) for f in engine.explain(keepalive).findings] == [("daemon-max-client-requests", 0.5)]
+    warned = ("virtqemud[812]: Client hit max requests limit 5. This may result in keep-alive timeouts. Consider "
+              "tuning the max_client_requests server parameter\n" + keepalive)
+    assert [(f.id, f.confidence) for f in engine.explain(warned).findings] == [("daemon-max-client-requests", 0.8)]
