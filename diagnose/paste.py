@@ -12,7 +12,8 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # itself hold an unescaped apostrophe (Go and Ruby wrappers print it raw), so only the ends are cut.
 VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(.*?)\1\)?\s*$""")
 VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
-WRAP_MIN = 60  # a terminal-wrapped line is at least this long
+WRAP_MIN = 60  # a terminal-wrapped line is at least this long (it may be cut in the middle of a word)
+SHORT_WRAP_MIN = 40  # a line wrapped at a space (a commit message's 72 columns before a long token) at least this
 PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
 PARAGRAPH_WIDTH = 80  # ... when its lines are no longer than this (a log's lines are longer)
 MAX_PASTE_LINE = 64 * 1024  # a longer pasted line is cut, as in logs (sources.MAX_LINE)
@@ -96,8 +97,8 @@ def paste_lines(text: str) -> list[Line]:
         if len(run) < 2:
             continue
         head = _continued(first.text)
-        if len(first.text) >= WRAP_MIN:
-            for glue in (" ", ""):  # wrapped at a space, or in the middle of a word
+        for glue, shortest in ((" ", SHORT_WRAP_MIN), ("", WRAP_MIN)):  # wrapped at a space, or inside a word
+            if len(first.text) >= shortest:
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head)))
         if _wrapped_paragraph(run):
             rest = " ".join(_continued(line.text).strip() for line in run[1:])

@@ -250,3 +250,15 @@ def test_a_message_other_causes_print_decides_only_with_context():
     warned = ("virtqemud[812]: Client hit max requests limit 5. This may result in keep-alive timeouts. Consider "
               "tuning the max_client_requests server parameter\n" + keepalive)
     assert [(f.id, f.confidence) for f in engine.explain(warned).findings] == [("daemon-max-client-requests", 0.8)]
+
+
+def test_a_message_wrapped_at_a_space_before_a_long_token_is_read_whole():
+    """A commit message wraps at 72 columns: before a long quoted token the first line may be well short of a
+    terminal's width, and the message still reads across the wrap."""
+    report = engine.explain("error: internal error: unable to execute QEMU agent command\n"
+                            "'guest-set-time': hwclock failed to set hardware clock to system time\n")
+    top = report.findings[0]
+    assert top.id == "guest-agent-command-failed-in-guest"
+    assert dict(top.captures) == {"agent_command": "guest-set-time",
+                                  "agent_error": "hwclock failed to set hardware clock to system time"}
+    assert top.fixes[0].fix_id == "guest-set-time-hwclock"
