@@ -13,6 +13,9 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(.*?)\1\)?\s*$""")
 VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
 WRAP_MIN = 60  # a terminal-wrapped line is at least this long (it may be cut in the middle of a word)
+# a line that starts a message of its own is not the rest of a shorter wrap (_new_record)
+RECORD_START_RE = re.compile(r"\s*(?:(?:error|warning|ERROR|WARNING)\b|\d{4}-\d\d-\d\d[ T]|"
+                             r"[A-Z][a-z]{2} [ \d]\d \d\d:)")
 SHORT_WRAP_MIN = 40  # a line wrapped at a space (a commit message's 72 columns before a long token) at least this
 PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
 PARAGRAPH_WIDTH = 80  # ... when its lines are no longer than this (a log's lines are longer)
@@ -98,12 +101,17 @@ def paste_lines(text: str) -> list[Line]:
             continue
         head = _continued(first.text)
         for glue, shortest in ((" ", SHORT_WRAP_MIN), ("", WRAP_MIN)):  # wrapped at a space, or inside a word
-            if len(first.text) >= shortest:
+            if len(first.text) >= WRAP_MIN or len(first.text) >= shortest and not _new_record(first.text, run[1].text):
                 joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head)))
         if _wrapped_paragraph(run):
             rest = " ".join(_continued(line.text).strip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head)))
     return lines + joined + commands
+
+
+def _new_record(first: str, second: str) -> bool:
+    """The second line starts a message of its own: virsh's "error:", a time stamp, or the first's own prefix."""
+    return bool(RECORD_START_RE.match(second)) or first.split(None, 1)[:1] == second.split(None, 1)[:1]
 
 
 def _continued(text: str) -> str:

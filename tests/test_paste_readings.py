@@ -262,3 +262,15 @@ def test_a_message_wrapped_at_a_space_before_a_long_token_is_read_whole():
     assert dict(top.captures) == {"agent_command": "guest-set-time",
                                   "agent_error": "hwclock failed to set hardware clock to system time"}
     assert top.fixes[0].fix_id == "guest-set-time-hwclock"
+
+
+def test_short_lines_of_separate_records_are_not_joined():
+    """A shorter wrap is read across only when the next line does not start a record of its own: virsh's
+    'error:', a time stamp, or the same prefix as the line before (two records of one log)."""
+    from diagnose.paste import paste_lines
+
+    text = ("<timestamp>: critical: failed to create guest agent channel\n"
+            "<timestamp>: critical: failed to initialize guest agent channel\n")
+    assert [line.text for line in paste_lines(text) if line.join_at] == []
+    wrapped = "error: internal error: unable to execute QEMU agent command\n'guest-set-time': hwclock failed\n"
+    assert {line.join_at for line in paste_lines(wrapped) if line.join_at} == {59}
