@@ -356,3 +356,38 @@ def test_autostart_whose_link_is_already_there(libvirt_daemon, tmp_path):
     finally:
         link.unlink(missing_ok=True)
         virsh("net-undefine", "vdt-adm-auto")
+
+
+def test_a_path_no_pool_holds(libvirt_daemon, tmp_path):
+    """A management tool looks a guest's disk up by path; the file is there, but in no pool libvirt knows."""
+    image = tmp_path / "vdt-adm-loose.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True, timeout=60)
+    f = run("vol-info", str(image))
+    assert (f.id, dict(f.captures).get("path"), f.fixes[0].fix_id) == (
+        "volume-not-found", str(image), "path-in-no-pool")
+
+
+def test_volumes_created_on_a_full_file_system(libvirt_daemon):
+    """A directory pool on a nearly full file system (a 1 MiB tmpfs mounted in the daemon's own mount namespace,
+    900 KiB of it taken behind libvirt's back): libvirt's own allocation of a raw volume and qemu-img's of a
+    qcow2 one both run out of space."""
+    import libvirt_daemon as harness
+
+    pid = next(p for p in harness._pids("libvirtd") if harness._namespace_of(p) == harness.NAMESPACE)
+    inside = ["nsenter", "-t", str(pid), "-m", "--", "sh", "-c"]
+    target = "/run/vdt-adm-full"
+    subprocess.run([*inside, f"mkdir -p {target} && mount -t tmpfs -o size=1M vdt-adm-full {target} && "
+                             f"dd if=/dev/zero of={target}/filler bs=1K count=900 status=none"], check=True, timeout=30)
+    try:
+        created = virsh("pool-create-as", "vdt-adm-full", "dir", "--target", target)
+        assert created.returncode == 0, created.stderr
+        raw = run("vol-create-as", "vdt-adm-full", "vdt-adm-big.raw", "512K", "--format", "raw")
+        assert (raw.id, dict(raw.captures).get("path"), raw.fixes[0].fix_id) == (
+            "pool-insufficient-space", f"{target}/vdt-adm-big.raw", "fs-full-at-create")
+        qcow2 = run("vol-create-as", "vdt-adm-full", "vdt-adm-big.qcow2", "2M", "--format", "qcow2",
+                    "--prealloc-metadata")
+        assert (qcow2.id, dict(qcow2.captures).get("path"), qcow2.fixes[0].fix_id) == (
+            "pool-insufficient-space", f"{target}/vdt-adm-big.qcow2", "fs-full-at-create")
+    finally:
+        virsh("pool-destroy", "vdt-adm-full")
+        subprocess.run([*inside, f"umount {target}; rmdir {target}"], check=False, timeout=30)
