@@ -246,10 +246,12 @@ def test_a_message_other_causes_print_decides_only_with_context():
     assert (started.id, dict(started.captures)["guest"]) == ("managedsave-corrupt", "vm1")
     assert started.confidence >= 0.8
     keepalive = "error: Disconnected from qemu:///system due to keepalive timeout"
-    assert [(f.id, f.confidence) for f in engine.explain(keepalive).findings] == [("daemon-max-client-requests", 0.5)]
+    assert [(f.id, f.confidence, f.fixes[0].fix_id) for f in engine.explain(keepalive).findings] == [
+        ("daemon-max-client-requests", 0.5, "check-daemon-stuck")]
     warned = ("virtqemud[812]: Client hit max requests limit 5. This may result in keep-alive timeouts. Consider "
               "tuning the max_client_requests server parameter\n" + keepalive)
-    assert [(f.id, f.confidence) for f in engine.explain(warned).findings] == [("daemon-max-client-requests", 0.8)]
+    assert [(f.id, f.confidence, f.fixes[0].fix_id) for f in engine.explain(warned).findings] == [
+        ("daemon-max-client-requests", 0.9, "raise-max-client-requests")]
 
 
 def test_a_message_wrapped_at_a_space_before_a_long_token_is_read_whole():

@@ -7,6 +7,7 @@ the tests create is named vdt-adm-* and removed at the end.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -391,3 +392,34 @@ def test_volumes_created_on_a_full_file_system(libvirt_daemon):
     finally:
         virsh("pool-destroy", "vdt-adm-full")
         subprocess.run([*inside, f"umount {target}; rmdir {target}"], check=False, timeout=30)
+
+
+def test_a_daemon_that_stops_answering(libvirt_daemon):
+    """The daemon is frozen (SIGSTOP) for longer than virsh's keepalive allows: a keepalive time-out with no
+    warning about the per-client limit is a guess at that limit, and its first fix checks the daemon."""
+    import signal as signals
+    import threading
+
+    import libvirt_daemon as harness
+
+    pid = next(p for p in harness._pids("libvirtd") if harness._namespace_of(p) == harness.NAMESPACE)
+
+    def freeze() -> None:
+        time.sleep(2)
+        os.kill(pid, signals.SIGSTOP)
+        try:
+            time.sleep(8)
+        finally:
+            os.kill(pid, signals.SIGCONT)
+
+    thread = threading.Thread(target=freeze)
+    thread.start()
+    try:
+        command = ["-k", "1", "-K", "2", "event", "--all", "--loop", "--timeout", "12"]
+        result = virsh(*command)
+    finally:
+        thread.join()
+    assert "keepalive timeout" in result.stderr, result.stderr
+    f = explained(command, result)
+    assert (f.id, f.confidence, f.fixes[0].fix_id) == ("daemon-max-client-requests", 0.5, "check-daemon-stuck")
+    assert virsh("list", "--all").returncode == 0  # the daemon answers again
