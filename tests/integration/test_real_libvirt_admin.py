@@ -423,3 +423,34 @@ def test_a_daemon_that_stops_answering(libvirt_daemon):
     f = explained(command, result)
     assert (f.id, f.confidence, f.fixes[0].fix_id) == ("daemon-max-client-requests", 0.5, "check-daemon-stuck")
     assert virsh("list", "--all").returncode == 0  # the daemon answers again
+
+
+def test_a_managed_save_image_qemu_cannot_load(libvirt_daemon, tmp_path):
+    """B.4: the guest's managed save image is damaged (here the magic of QEMU's stream inside it), so `virsh start`
+    restores from it and QEMU refuses the stream. QEMU's words alone would fit a broken incoming migration too;
+    the failed start decides."""
+    xml = tmp_path / "vdt-adm-ms.xml"
+    xml.write_text(guest_xml("vdt-adm-ms"))
+    save = Path("/var/lib/libvirt/qemu/save/vdt-adm-ms.save")
+    try:
+        for step in (["define", str(xml)], ["start", "vdt-adm-ms"], ["managedsave", "vdt-adm-ms"]):
+            done = virsh(*step)
+            assert done.returncode == 0, (step, done.stderr)
+        image = bytearray(save.read_bytes())
+        at = image.find(b"QEVM")
+        assert at > 0, "no QEMU stream in the save image"
+        image[at:at + 4] = b"XXXX"
+        save.write_bytes(bytes(image))
+        result = virsh("start", "vdt-adm-ms")
+        assert "Not a migration stream" in result.stderr, result.stderr
+        f = explained(["start", "vdt-adm-ms"], result)
+        assert (f.id, dict(f.captures).get("guest"), f.fixes[0].fix_id) == (
+            "managedsave-corrupt", "vdt-adm-ms", "managedsave-remove")
+        assert f.confidence >= 0.8
+        qemu_only = "\n".join(line for line in result.stderr.splitlines() if "Failed to start" not in line)
+        alone = first_finding(qemu_only)
+        assert (alone.id, alone.confidence) == ("managedsave-corrupt", 0.5)
+    finally:
+        virsh("destroy", "vdt-adm-ms")
+        virsh("managedsave-remove", "vdt-adm-ms")
+        virsh("undefine", "vdt-adm-ms")
