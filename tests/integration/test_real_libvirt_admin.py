@@ -454,3 +454,23 @@ def test_a_managed_save_image_qemu_cannot_load(libvirt_daemon, tmp_path):
         virsh("destroy", "vdt-adm-ms")
         virsh("managedsave-remove", "vdt-adm-ms")
         virsh("undefine", "vdt-adm-ms")
+
+
+def test_a_daemon_told_to_listen_on_an_address_the_host_lacks(libvirt_daemon, tmp_path):
+    """A second libvirtd in the test namespace, with its own sockets and pid file, and listen_addr set to an
+    address no interface there has (TEST-NET-1): it fails at bind, before it would touch any driver state.
+    Nothing is sent anywhere; the address is only bound."""
+    import libvirt_daemon as harness
+
+    config = tmp_path / "libvirtd.conf"
+    config.write_text(f'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "192.0.2.1"\nauth_tcp = "none"\n'
+                      f'unix_sock_dir = "{tmp_path}"\n')
+    result = subprocess.run(["ip", "netns", "exec", harness.NAMESPACE, "libvirtd", "--listen", "--config",
+                             str(config), "--pid-file", str(tmp_path / "libvirtd.pid")],
+                            capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    assert result.returncode != 0
+    assert "Unable to bind to port" in result.stderr, result.stderr
+    f = first_finding(result.stderr)
+    assert (f.id, dict(f.captures).get("errno"), f.fixes[0].fix_id) == (
+        "listen-addr-invalid", "Cannot assign requested address", "fix-listen-addr")
+    assert virsh("list", "--all").returncode == 0  # the test daemon is untouched
