@@ -164,12 +164,18 @@ def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[F
     finding already names (virsh's "Failed to start domain 'web01'" above the line that says why), or any of
     virsh's own "Failed to <operation>" lines once a finding says why, is the operation that failed, not
     another problem, and is left out; so is an error-class prefix within three lines of a finding's evidence
-    (the start of the same error, cut by a wrap)."""
+    (the start of the same error, cut by a wrap), and so is an old "Failed to <operation>" line there."""
     named = {value for finding in findings for _, value in finding.captures}
     near = {(e.source, e.line + step) for finding in findings for e in finding.evidence for step in range(-3, 4)}
     return [m for m in messages if not (findings and _operation_report(m))
-            and not (m.wrapper and (m.evidence.source, m.evidence.line) in near)
+            and not ((m.wrapper or _operation_header(m)) and (m.evidence.source, m.evidence.line) in near)
             and (not m.values or not all(value in named for _, value in m.values))]
+
+
+def _operation_header(message: LibvirtMessage) -> bool:
+    """A "Failed to <operation>" line of the 0.9-era wording, whose source file the index does not know (virsh's
+    "Failed to start domain 'web01'" then): near a finding's evidence it is that error's first line."""
+    return not message.files and message.template.lower().startswith("failed to ")
 
 
 def _operation_report(message: LibvirtMessage) -> bool:

@@ -248,3 +248,14 @@ def test_the_generator_writes_what_the_index_reads(tmp_path):
     assert [(m.key, m.lang, m.values) for m in found] == [("network '%s' is not active", "de", (("p1", "default"),))]
     assert [m.key for m in index.recognise("Cannot get interface MTU on 'br0': No such device")] == \
         ["Cannot get interface MTU on '%s'"]
+
+
+def test_the_old_wording_of_virshs_operation_line_is_not_listed_above_its_reason():
+    """libvirt 0.9's "Failed to start domain 'vm1'" has no source file in the index; just above the line a
+    finding explains, it is that error's first line, not a message without a cause entry."""
+    report = engine.explain("error: Failed to start domain 'vm1'\nerror: internal error: network 'default' is not "
+                            "active\n")
+    assert [f.id for f in report.findings] == ["network-not-started"] and report.messages == []
+    far = engine.explain("error: Failed to start domain 'vm1'\n" + "note\n" * 5 +
+                         "error: internal error: network 'default' is not active\n")
+    assert [m.template for m in far.messages] == ["Failed to start domain '%s'"]
