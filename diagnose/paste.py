@@ -100,9 +100,11 @@ def paste_lines(text: str) -> list[Line]:
         if len(run) < 2:
             continue
         head = _continued(first.text)
-        for glue, shortest in ((" ", SHORT_WRAP_MIN), ("", WRAP_MIN)):  # wrapped at a space, or inside a word
-            if len(first.text) >= WRAP_MIN or len(first.text) >= shortest and not _new_record(first.text, run[1].text):
-                joined.append(Line("paste", first.number, head + glue + run[1].text.strip(), "", len(head)))
+        long = len(first.text) >= WRAP_MIN  # a terminal's wrap, which may cut a word in two
+        if long or len(first.text) >= SHORT_WRAP_MIN and not _new_record(first.text, run[1].text):
+            joined.append(Line("paste", first.number, f"{head} {run[1].text.strip()}", "", len(head)))
+        if long:
+            joined.append(Line("paste", first.number, head + run[1].text.strip(), "", len(head)))
         if _wrapped_paragraph(run):
             rest = " ".join(_continued(line.text).strip() for line in run[1:])
             joined.append(Line("paste", first.number, f"{head} {rest}", "", len(head)))

@@ -167,19 +167,17 @@ def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[F
     (the start of the same error, cut by a wrap), and so is an old "Failed to <operation>" line there."""
     named = {value for finding in findings for _, value in finding.captures}
     near = {(e.source, e.line + step) for finding in findings for e in finding.evidence for step in range(-3, 4)}
-    return [m for m in messages if not (findings and _operation_report(m))
-            and not ((m.wrapper or _operation_header(m)) and (m.evidence.source, m.evidence.line) in near)
+    return [m for m in messages if not (findings and _operation_report(m, near))
+            and not (m.wrapper and (m.evidence.source, m.evidence.line) in near)
             and (not m.values or not all(value in named for _, value in m.values))]
 
 
-def _operation_header(message: LibvirtMessage) -> bool:
-    """A "Failed to <operation>" line of the 0.9-era wording, whose source file the index does not know (virsh's
-    "Failed to start domain 'web01'" then): near a finding's evidence it is that error's first line."""
-    return not message.files and message.template.lower().startswith("failed to ")
-
-
-def _operation_report(message: LibvirtMessage) -> bool:
+def _operation_report(message: LibvirtMessage, near: set[tuple[str, int]]) -> bool:
     """virsh's own "Failed to <operation>" line ("failed to connect to the hypervisor", "Failed to create
-    domain from vm.xml"): it names the operation, and libvirt's reason follows it."""
-    return bool(message.files) and all(path.startswith("tools/") for path in message.files) \
-        and message.template.lower().startswith("failed to ")
+    domain from vm.xml"): it names the operation, and libvirt's reason follows it. A 0.9-era wording whose
+    source file the index does not know counts only near a finding's evidence (it may be another message)."""
+    if not message.template.lower().startswith("failed to "):
+        return False
+    if message.files:
+        return all(path.startswith("tools/") for path in message.files)
+    return (message.evidence.source, message.evidence.line) in near
