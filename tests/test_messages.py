@@ -125,6 +125,20 @@ def test_the_detail_decides():
     assert all(f.confidence <= 0.3 for f in report.findings)
 
 
+def test_the_closest_entries_share_what_failed_not_how_the_call_failed():
+    """The entries offered as closest to a libvirt message with no cause entry share words of the message
+    itself: a storage pool's "cannot open directory ...: Permission denied" is not near the tap device's
+    "permission denied on /dev/net/tun" (the C library's error text says how a call failed, every failure has
+    one). A message whose own words an entry shares is still offered it, as a guess."""
+    report = engine.explain("ERROR    Could not start storage pool: cannot open directory '/home/bob/Downloads': "
+                            "Permission denied\n")
+    assert report.findings == []
+    assert [(m.template, m.detail) for m in report.messages] == [("cannot open directory '%s'", "Permission denied")]
+    guessed = engine.explain("libvirt.libvirtError: storage pool is not active\n")
+    assert [(f.id, f.confidence) for f in guessed.findings] == [("storage-pool-inactive", 0.3),
+                                                                 ("storage-pool-already-active", 0.3)]
+
+
 def test_a_template_word_is_a_whole_word():
     """A template that starts or ends with a word is not met inside a longer word: systemd-machined's
     "Machine 'qemu-5-web' already exists" is not libvirt's "mac %s already exists" ("Mac" + "hine ...")."""
