@@ -317,11 +317,13 @@ def test_deleting_a_dhcp_host_the_network_does_not_have(libvirt_daemon, tmp_path
     ("vdt-adm-fwauto", "<loader readonly='yes'/>", "", "firmware-autoselect-conflict", "firmware-features-in-file"),
     ("vdt-adm-nousb", "", "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>",
      "usb-disabled-with-usb-devices", "remove-usb-devices-in-file"),
+    ("vdt-adm-topo", "", "", "cpu-topology-vcpu-mismatch", "fix-topology-in-file"),
 ])
 def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, devices, expected, top_fix):
     """Definitions a tool or a copy writes wrongly, refused by libvirt 9.0 at define: a clone's stale <sysinfo>
     UUID, loader attributes next to firmware autoselection, a USB tablet with USB disabled (9.0 says "Can't add
-    USB input device. USB bus is disabled" here, not the ppc64 wording of qemu_domain_address.c)."""
+    USB input device. USB bus is disabled" here, not the ppc64 wording of qemu_domain_address.c), four vCPUs
+    described as one socket of two cores."""
     text = guest_xml(name, devices)
     if name == "vdt-adm-sysinfo":
         text = text.replace("<vcpu>", "<uuid>6f1e2d3c-4b5a-4e6f-8a7b-9c0d1e2f3a4b</uuid>\n  <sysinfo type='smbios'>"
@@ -330,6 +332,9 @@ def test_definitions_libvirt_refuses(libvirt_daemon, tmp_path, name, os_extra, d
     if name == "vdt-adm-fwauto":
         text = text.replace("<os>", "<os firmware='efi'>").replace("</type>", f"</type>{os_extra}")
         text = text.replace("</os>", "</os>\n  <features><acpi/></features>")  # UEFI on x86 needs ACPI first
+    if name == "vdt-adm-topo":
+        text = text.replace("<vcpu>1</vcpu>", "<vcpu>4</vcpu>\n  <cpu><topology sockets='1' cores='2' "
+                                              "threads='1'/></cpu>")
     xml = tmp_path / f"{name}.xml"
     xml.write_text(text)
     try:
@@ -473,3 +478,37 @@ def test_a_daemon_told_to_listen_on_an_address_the_host_lacks(libvirt_daemon, tm
     f = first_finding(result.stderr)
     assert (f.id, f.fixes[0].fix_id) == ("listen-address-unavailable", "check-address")
     assert virsh("list", "--all").returncode == 0  # the test daemon is untouched
+
+
+def test_a_tool_asks_a_macvtap_network_for_its_bridge(libvirt_daemon, tmp_path):
+    """A management script on a read-only connection asks every network for its bridge (kimchi, old
+    virt-manager did); a network whose guests use macvtap on a host NIC has none, and libvirt says so."""
+    xml = tmp_path / "vdt-adm-macvtap.xml"
+    xml.write_text("<network><name>vdt-adm-macvtap</name><forward mode='bridge'><interface dev='vdtnic0'/>"
+                   "</forward></network>")
+    script = textwrap.dedent(f"""\
+        import libvirt
+        conn = libvirt.openReadOnly({URI!r})
+        conn.networkLookupByName('vdt-adm-macvtap').bridgeName()
+        """)
+    try:
+        assert virsh("net-define", str(xml)).returncode == 0
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                                env=ENV, check=False)
+        assert result.returncode != 0, result.stdout
+        f = first_finding(result.stderr)
+        assert (f.id, dict(f.captures).get("network"), f.fixes[0].fix_id) == (
+            "network-has-no-bridge", "vdt-adm-macvtap", "inspect-forward-mode")
+    finally:
+        virsh("net-undefine", "vdt-adm-macvtap")
+
+
+def test_a_node_device_name_that_no_longer_exists(libvirt_daemon):
+    """A script stored an interface's node device name (it holds the MAC); on a read-only connection, as a user
+    would ask, the name of a MAC the host does not have is not found."""
+    name = "net_vdtnic0_52_54_00_00_0f_01"
+    result = subprocess.run(["virsh", "-r", "-c", URI, "nodedev-dumpxml", name], capture_output=True, text=True,
+                            timeout=120, env=ENV, check=False)
+    f = explained(["-r", "nodedev-dumpxml", name], result)
+    assert (f.id, dict(f.captures).get("nodedev"), f.fixes[0].fix_id) == (
+        "nodedev-name-stale", name, "list-nodedevs-now")
