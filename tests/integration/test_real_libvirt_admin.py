@@ -512,3 +512,17 @@ def test_a_node_device_name_that_no_longer_exists(libvirt_daemon):
     f = explained(["-r", "nodedev-dumpxml", name], result)
     assert (f.id, dict(f.captures).get("nodedev"), f.fixes[0].fix_id) == (
         "nodedev-name-stale", name, "list-nodedevs-now")
+
+
+def test_two_disks_of_a_definition_on_one_target(libvirt_daemon, tmp_path):
+    """A definition (hand-edited, or a tool adding a disk) with two disks on vda: libvirt 9.0 refuses it at define
+    and names both sources; the second one is the disk being added."""
+    first, second = IMAGES / "vdt-adm-dup-a.qcow2", IMAGES / "vdt-adm-dup-b.qcow2"
+    xml = tmp_path / "vdt-adm-dup.xml"
+    xml.write_text(guest_xml("vdt-adm-dup", disk(first, "vda") + disk(second, "vda")))
+    try:
+        f = run("define", str(xml))
+        assert (f.id, dict(f.captures).get("target"), dict(f.captures).get("path"), f.fixes[0].fix_id) == (
+            "disk-target-in-use", "vda", str(second), "pick-free-target")
+    finally:
+        virsh("undefine", "vdt-adm-dup")
