@@ -117,6 +117,15 @@ def test_autostart_of_a_transient_guest(admin):
         "transient-domain-autostart", "vdt-adm-transient", "define-from-running-xml")
 
 
+def test_a_memory_dump_into_a_directory_the_daemon_host_lacks(admin):
+    """virsh dump hands the path to the daemon, which creates the file on its own host (over qemu+ssh, the remote
+    one): a directory that is not there is libvirt's "Failed to create file ...: No such file or directory"."""
+    f = run("dump", "vdt-adm-transient", "/vdt-adm-missing/core.dmp", "--memory-only")
+    assert (f.id, dict(f.captures).get("guest"), dict(f.captures).get("path"), f.fixes[0].fix_id) == (
+        "path-dir-missing-on-daemon-host", "vdt-adm-transient", "/vdt-adm-missing/core.dmp",
+        "create-dir-on-daemon-host")
+
+
 def test_attaching_a_disk_on_a_target_in_use(admin):
     f = run("attach-disk", "vdt-adm-disk", str(IMAGES / "vdt-adm-other.qcow2"), "vda", "--config")
     assert (f.id, dict(f.captures).get("target"), dict(f.captures).get("guest")) == (
