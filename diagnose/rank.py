@@ -164,12 +164,24 @@ def unexplained_beyond_findings(messages: list[LibvirtMessage], findings: list[F
     finding already names (virsh's "Failed to start domain 'web01'" above the line that says why), or any of
     virsh's own "Failed to <operation>" lines once a finding says why, is the operation that failed, not
     another problem, and is left out; so is an error-class prefix within three lines of a finding's evidence
-    (the start of the same error, cut by a wrap), and so is an old "Failed to <operation>" line there."""
+    (the start of the same error, cut by a wrap), or that starts another listed message, and so is an old
+    "Failed to <operation>" line near a finding."""
     named = {value for finding in findings for _, value in finding.captures}
     near = {(e.source, e.line + step) for finding in findings for e in finding.evidence for step in range(-3, 4)}
     return [m for m in messages if not (findings and _operation_report(m, near))
             and not (m.wrapper and (m.evidence.source, m.evidence.line) in near)
+            and not (m.wrapper and any(_wraps(m, other) for other in messages if not other.wrapper))
             and (not m.values or not all(value in named for _, value in m.values))]
+
+
+def _wraps(prefix: LibvirtMessage, message: LibvirtMessage) -> bool:
+    """An error-class prefix ("internal error: %s") is the start of a message on its own line or the next one
+    when what it holds is empty (the paste broke the line after the colon) or is the start of that message's
+    line: it says only what kind of error the message is."""
+    source, line = message.evidence.source, message.evidence.line
+    if prefix.evidence.source != source or prefix.evidence.line not in (line - 1, line):
+        return False
+    return all(not value or value in message.evidence.text for _, value in prefix.values)
 
 
 def _operation_report(message: LibvirtMessage, near: set[tuple[str, int]]) -> bool:

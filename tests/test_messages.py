@@ -139,6 +139,20 @@ def test_the_closest_entries_share_what_failed_not_how_the_call_failed():
                                                                  ("storage-pool-already-active", 0.3)]
 
 
+def test_an_error_class_prefix_that_starts_another_message_is_not_listed_beside_it():
+    """"internal error:" alone on a line (the paste broke it after the colon), or holding the start of the message
+    on its line, is the kind of error, not a second message without a cause entry. One that holds text of its own
+    stays listed."""
+    broken = engine.explain("libvirt.libvirtError: internal error:\nfailed to retrieve chardev info in qemu with "
+                            "'info chardev'\n")
+    assert [m.template for m in broken.messages] == ["failed to retrieve chardev info in qemu with 'info chardev'"]
+    own = engine.explain("error: internal error: the frobnicator rattled twice\nerror: Cannot set interface MTU on "
+                         "'eth9'\n")
+    assert [(m.template, dict(m.values)) for m in own.messages] == [
+        ("internal error: %s", {"p1": "the frobnicator rattled twice"}), ("Cannot set interface MTU on '%s'",
+                                                                          {"p1": "eth9"})]
+
+
 def test_a_template_word_is_a_whole_word():
     """A template that starts or ends with a word is not met inside a longer word: systemd-machined's
     "Machine 'qemu-5-web' already exists" is not libvirt's "mac %s already exists" ("Mac" + "hine ...")."""
