@@ -137,7 +137,7 @@ def test_a_logging_level_warning_ranks_after_the_error():
             "2021-04-20 17:38:50 ERROR virtnbdbackup - main: internal error: unable to execute QEMU command "
             "'nbd-server-start': Failed to bind socket to /var/tmp/virtnbdbackup.4711: Permission denied\n")
     findings = engine.explain(text).findings
-    assert [f.id for f in findings] == ["apparmor-denied", "guest-agent-unresponsive"]
+    assert [f.id for f in findings] == ["apparmor-denied", "guest-agent-unresponsive", "qemu-monitor-command-failed"]
     assert dict(findings[0].captures)["socket_dir"] == "/var/tmp"
     assert findings[0].fixes[0].fix_id == "allow-guest-socket-dir"
     assert findings[1].confidence < 0.8

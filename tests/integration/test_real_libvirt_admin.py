@@ -535,3 +535,21 @@ def test_two_disks_of_a_definition_on_one_target(libvirt_daemon, tmp_path):
             "disk-target-in-use", "vda", str(second), "pick-free-target")
     finally:
         virsh("undefine", "vdt-adm-dup")
+
+
+def test_two_guests_ask_for_one_tap_name(libvirt_daemon, tmp_path):
+    """A copied definition keeps <target dev='vdtadm0'/>: the first guest runs with that tap, libvirt 9.0 refuses
+    to create the second before touching the device."""
+    interface = ("<interface type='ethernet'><target dev='vdtadm0'/><model type='virtio'/></interface>")
+    paths = {}
+    for name in ("vdt-adm-tapa", "vdt-adm-tapb"):
+        paths[name] = tmp_path / f"{name}.xml"
+        paths[name].write_text(guest_xml(name, interface))
+    try:
+        assert virsh("create", str(paths["vdt-adm-tapa"])).returncode == 0
+        f = run("create", str(paths["vdt-adm-tapb"]))
+        assert (f.id, dict(f.captures).get("interface"), dict(f.captures).get("path"), f.fixes[0].fix_id) == (
+            "tap-name-in-use", "vdtadm0", str(paths["vdt-adm-tapb"]), "find-tap-owner")
+    finally:
+        for name in paths:
+            virsh("destroy", name)
