@@ -93,3 +93,44 @@ def merge_hits(hits: list[Hit]) -> list[Hit]:
         else:
             home.absorb(hit, captures)
     return [kept.result() for kept in merged]
+
+
+def one_reading_per_wrap(hits: list[Hit]) -> list[Hit]:
+    """A line a paste wrapped is read alone, joined at a space and joined inside a word; readings of one message
+    (the same cause, on the same line, whose values differ only in spaces or where the wrap cut them short)
+    are one finding: the reading with the whole values, then the likelier join (_likelier_reading)."""
+    kept: list[Hit] = []
+    groups: dict[tuple[str, tuple[str, int], tuple[str, ...]], list[int]] = {}
+    for hit in hits:
+        where = (hit.evidence[0].source, hit.evidence[0].line) if hit.evidence else ("", 0)
+        group = groups.setdefault((hit.signature_id, where, tuple(name for name, _ in hit.captures)), [])
+        same = next((at for at in group if _one_message(kept[at], hit)), None)
+        if same is None:
+            group.append(len(kept))
+            kept.append(hit)
+        else:
+            kept[same] = _likelier_reading(kept[same], hit)
+    return kept
+
+
+def _unspaced(hit: Hit) -> list[str]:
+    return ["".join(value.split()) for _, value in hit.captures]
+
+
+def _one_message(first: Hit, second: Hit) -> bool:
+    return all(a.startswith(b) or b.startswith(a) for a, b in zip(_unspaced(first), _unspaced(second), strict=True))
+
+
+def _likelier_reading(first: Hit, second: Hit) -> Hit:
+    """Of two readings of one message: the one with more of the values (the other was cut by the wrap); of two
+    that differ only in spaces, the one whose differing values hold no space (a UUID, a path or a name a wrap cut
+    in two), else the one with more spaces in them (words of a sentence)."""
+    longer = sum(map(len, _unspaced(first))) - sum(map(len, _unspaced(second)))
+    if longer:
+        return first if longer > 0 else second
+    differing = [(a, b) for (_, a), (_, b) in zip(first.captures, second.captures, strict=True) if a != b]
+    if all(" " not in a for a, _ in differing):
+        return first
+    if all(" " not in b for _, b in differing):
+        return second
+    return first if sum(a.count(" ") for a, _ in differing) >= sum(b.count(" ") for _, b in differing) else second

@@ -291,3 +291,9 @@ def template_key(msgid: str) -> str:
     older releases wrote %s; the printed text is the same)."""
     return CONVERSION_RE.sub(lambda m: m.group(0).replace(f"{m['position']}$", "") if m["position"] else m.group(0),
                              msgid)
+
+
+def index_key(literal: str, frequency: dict[str, int]) -> str:
+    """The rarest key of a literal ("" if it has none: then the pattern is tried on every line)."""
+    keys = literal_keys(literal)
+    return min(keys, key=lambda k: (frequency.get(k, 0), k)) if keys else ""

@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from diagnose.catalog import Catalog, Pattern
-from diagnose.literals import line_keys, literal_keys
+from diagnose.hitmerge import one_reading_per_wrap
+from diagnose.literals import index_key, line_keys, literal_keys
 from diagnose.messages import Message, capture_value, reads_templates, template_bindings
 from diagnose.messages import loaded as messages_index
 from diagnose.model import Evidence, Hit, LibvirtMessage, Line, Signature, TemplateBinding
+from diagnose.paste import whole_before_wrap
 
 PRIMARY_CONFIDENCE = 0.8
 GENERIC_CONFIDENCE = 0.5
@@ -54,12 +56,6 @@ def _keysets(literals: Iterable[str]) -> tuple[frozenset[str], ...]:
             return ()
         keysets.append(frozenset(keys))
     return tuple(keysets)
-
-
-def index_key(literal: str, frequency: dict[str, int]) -> str:
-    """The rarest key of a literal ("" if it has none: then the pattern is tried on every line)."""
-    keys = literal_keys(literal)
-    return min(keys, key=lambda k: (frequency.get(k, 0), k)) if keys else ""
 
 
 Bucket = tuple[list[_Probe], list[_Probe], list[_Probe]]  # unless, context, primary
@@ -324,9 +320,10 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
                         caps.setdefault(key, value)
                 continue
             m = _search(probe, text, lowered)
-            if not m or line.join_at and (not m.start() < line.join_at < m.end()
-                                          or _search(probe, text[:line.join_at], lowered[:line.join_at])):
-                continue  # a joined line counts only for a message the wrap had cut in two
+            if not m or line.join_at and (not m.start() < line.join_at < m.end() or (first := _search(
+                    probe, text[:line.join_at], lowered[:line.join_at])) and whole_before_wrap(first.span(), text,
+                                                                                    line.join_at)):
+                continue  # a joined line counts only for a message the wrap had cut in two (or cut short)
             caps = _captures(m, probe.pattern, english)
             _add_match(found, probe.signature, caps, line, probe.specificity, probe.kind == "primary")
             if not sigs[probe.signature].generic:
@@ -334,8 +331,9 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
         if templates is None or line.context_only or not reads_templates(line):
             continue
         recognised = templates.recognise(text)
-        if line.join_at:  # a joined line counts only for a message the wrap cut in two
-            alone = {m.key for m in templates.recognise(text[:line.join_at])}
+        if line.join_at:  # a joined line counts only for a message the wrap cut in two (or cut short)
+            alone = {m.key for m in templates.recognise(text[:line.join_at])
+                     if whole_before_wrap((m.start, m.end), text, line.join_at)}
             recognised = [m for m in recognised if m.start < line.join_at < m.end and m.key not in alone]
         matched_keys = set()
         for message in recognised:
@@ -370,7 +368,7 @@ def match_lines(matcher: Matcher, lines: Iterable[Line], unexplained: list[Libvi
         made = {hit.signature_id for hit in hits}
         unexplained.extend(m for m, by in pending.values() if not any(sigs[i].id in made for i in by))
         del unexplained[MAX_MESSAGES:]
-    return hits
+    return one_reading_per_wrap(hits)
 
 
 def _add_match(found: dict[tuple[int, tuple[tuple[str, str], ...]], _Accumulator], signature: int,

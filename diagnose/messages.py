@@ -127,6 +127,10 @@ def template_regex(template: str) -> str:
     out: list[str] = []
     seen: set[int] = set()
     for index, part in enumerate(parts):
+        if part.text and index == len(parts) - 1 and index > 1 and part.text in QUOTES and not parts[-2].text:
+            # '...%s' at the end: the closing quote, or the end of a line a paste cut short before it
+            out.append(f"(?:{QUOTE_CLASS}{CLOSING_QUOTE_FOLLOWS}|(?=\\s*$))")
+            continue
         if part.text:
             out.append(_literal_regex(part.text))
             continue
@@ -146,7 +150,8 @@ def template_regex(template: str) -> str:
         else:
             seen.add(part.argument)
             out.append(f"(?P<p{part.argument}>{value})")
-    if parts and parts[-1].text[-1:] in QUOTES and len(parts) > 1 and not parts[-2].text:
+    if parts and parts[-1].text[-1:] in QUOTES and len(parts) > 1 and not parts[-2].text and \
+            not (len(parts) > 2 and parts[-1].text in QUOTES):
         out.append(CLOSING_QUOTE_FOLLOWS)  # '...%s': a quote inside the value is not the closing one
     # a template that starts or ends with a word starts or ends with a whole word (digits may touch it: a
     # log's "stream2023-..." where QEMU's lines were glued together)

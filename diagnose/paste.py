@@ -116,6 +116,14 @@ def _new_record(first: str, second: str) -> bool:
     return bool(RECORD_START_RE.match(second)) or first.split(None, 1)[:1] == second.split(None, 1)[:1]
 
 
+def whole_before_wrap(span: tuple[int, int], text: str, join_at: int) -> bool:
+    """A message read in a wrapped line's first part (text[:join_at]) is whole unless it runs to the wrap with a
+    quote left open (a value the wrap cut short) and the next line does not start a record of its own."""
+    start, end = span
+    return end < len(text[:join_at].rstrip()) or text[start:end].count("'") % 2 == 0 \
+        or bool(RECORD_START_RE.match(text[join_at:]))
+
+
 def _continued(text: str) -> str:
     """A wrapped line's text without its trailing space and a shell's or a log's "\\" continuation."""
     return text.rstrip().removesuffix("\\").rstrip()

@@ -276,3 +276,15 @@ def test_short_lines_of_separate_records_are_not_joined():
     assert [line.text for line in paste_lines(text) if line.join_at] == []
     wrapped = "error: internal error: unable to execute QEMU agent command\n'guest-set-time': hwclock failed\n"
     assert {line.join_at for line in paste_lines(wrapped) if line.join_at} == {59}
+
+
+def test_a_uuid_a_wrap_cut_in_two_is_one_finding_with_the_whole_uuid():
+    """A commit message wrapped inside a UUID at its dash: the reading joined inside the word gives the UUID,
+    the one joined at a space gives it with a space; one finding is kept, with the UUID whole. The line also
+    lacks its closing quote (the commit's author dropped it): the message is still libvirt's."""
+    text = ("nova.exception.RescheduledException: Build of instance 2f32c7ea was re-scheduled: Secret not found: "
+            "no secret with matching uuid 'a7f3ae2e-cee7-4f04-9402\n-a78047747654\n")
+    findings = engine.explain(text).findings
+    assert [(f.id, dict(f.captures)) for f in findings] == [
+        ("secret-not-found", {"secret": "a7f3ae2e-cee7-4f04-9402-a78047747654"})]
+
