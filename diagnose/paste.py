@@ -16,6 +16,9 @@ WRAP_MIN = 60  # a terminal-wrapped line is at least this long (it may be cut in
 # a line that starts a message of its own is not the rest of a shorter wrap (_new_record)
 RECORD_START_RE = re.compile(r"\s*(?:(?:error|warning|ERROR|WARNING)\b|\d{4}-\d\d-\d\d[ T]|"
                              r"[A-Z][a-z]{2} [ \d]\d \d\d:)")
+# a line that opens a record for sure (virsh's "error:", a time stamp): no terminal wrap runs into it
+RECORD_HEAD_RE = re.compile(r"\s*(?:(?:error|warning|ERROR|WARNING)\s*:|\d{4}-\d\d-\d\d[ T]\d|"
+                            r"[A-Z][a-z]{2} [ \d]\d \d\d:)")
 SHORT_WRAP_MIN = 40  # a line wrapped at a space (a commit message's 72 columns before a long token) at least this
 PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
 PARAGRAPH_WIDTH = 80  # ... when its lines are no longer than this (a log's lines are longer)
@@ -100,7 +103,8 @@ def paste_lines(text: str) -> list[Line]:
         if len(run) < 2:
             continue
         head = _continued(first.text)
-        long = len(first.text) >= WRAP_MIN  # a terminal's wrap, which may cut a word in two
+        # a terminal's wrap, which may cut a word in two; not into a line that opens a record ("error: ...")
+        long = len(first.text) >= WRAP_MIN and not RECORD_HEAD_RE.match(run[1].text)
         if long or len(first.text) >= SHORT_WRAP_MIN and not _new_record(first.text, run[1].text):
             joined.append(Line("paste", first.number, f"{head} {run[1].text.strip()}", "", len(head)))
         if long:

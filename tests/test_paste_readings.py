@@ -288,3 +288,13 @@ def test_a_uuid_a_wrap_cut_in_two_is_one_finding_with_the_whole_uuid():
     assert [(f.id, dict(f.captures)) for f in findings] == [
         ("secret-not-found", {"secret": "a7f3ae2e-cee7-4f04-9402-a78047747654"})]
 
+
+
+def test_a_long_line_is_not_read_into_virshs_next_error_line():
+    """virsh's "Failed to core dump domain 'win10' to <path>" is long enough to be a terminal's wrap, but the next
+    line opens a record of its own ("error: ..."): no reading joins them (it made a bogus libvirt message of the
+    path glued to "error:")."""
+    report = engine.explain("error: Failed to core dump domain 'win10' to /home/me/evidence/win10.mem\n"
+                            "error: Failed to create file '/home/me/evidence/win10.mem': No such file or directory\n")
+    assert [f.id for f in report.findings] == ["path-dir-missing-on-daemon-host"]
+    assert report.messages == []
