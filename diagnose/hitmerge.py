@@ -118,7 +118,11 @@ def _unspaced(hit: Hit) -> list[str]:
 
 
 def _one_message(first: Hit, second: Hit) -> bool:
-    return all(a.startswith(b) or b.startswith(a) for a, b in zip(_unspaced(first), _unspaced(second), strict=True))
+    """Values equal but for spaces, or a token (a name, path or UUID: no space but the one a wrap may have put in
+    it) and the start of it that the wrap cut off."""
+    return all(a == b or (a.startswith(b) or b.startswith(a)) and (raw_a + raw_b).count(" ") <= 1
+               for a, b, (_, raw_a), (_, raw_b) in zip(_unspaced(first), _unspaced(second), first.captures,
+                                                       second.captures, strict=True))
 
 
 def _likelier_reading(first: Hit, second: Hit) -> Hit:

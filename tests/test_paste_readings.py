@@ -298,3 +298,15 @@ def test_a_long_line_is_not_read_into_virshs_next_error_line():
                             "error: Failed to create file '/home/me/evidence/win10.mem': No such file or directory\n")
     assert [f.id for f in report.findings] == ["path-dir-missing-on-daemon-host"]
     assert report.messages == []
+
+
+def test_a_value_with_words_after_it_is_not_a_wrap_cut_short():
+    """A pattern reads the PCI address alone, a template reads it with libvirt's words after it on the same
+    line: not one value a wrap cut short (those hold no space but the wrap's), so the finding keeps the
+    pattern's reading and its rank."""
+    text = ("ERROR warden: Error occurred: Call to virDomainDefineXML failed: XML error: Attempted double use of PCI "
+            "Address 0000:00:03.1 (may need \"multifunction='on'\" for device on function 0)\n"
+            "ERROR warden: Error occurred: Call to virDomainLookupByUUID failed: Domain not found: no domain with "
+            "matching uuid 'a4e3fe7e-c083-4a86-b70b-4704b9d24404'\n")
+    first = engine.explain(text).findings[0]
+    assert (first.id, dict(first.captures)) == ("pci-address-conflict", {"address": "0000:00:03.1"})
