@@ -126,9 +126,10 @@ def template_regex(template: str) -> str:
     parts = parse_template(template.strip(TRAILING) if template.strip(TRAILING) else template)
     out: list[str] = []
     seen: set[int] = set()
+    # '...%s' at the very end: the closing quote, or the end of a line a paste cut short before it
+    quoted_end = len(parts) > 2 and parts[-1].text != "" and parts[-1].text in QUOTES and not parts[-2].text
     for index, part in enumerate(parts):
-        if part.text and index == len(parts) - 1 and index > 1 and part.text in QUOTES and not parts[-2].text:
-            # '...%s' at the end: the closing quote, or the end of a line a paste cut short before it
+        if quoted_end and index == len(parts) - 1:
             out.append(f"(?:{QUOTE_CLASS}{CLOSING_QUOTE_FOLLOWS}|(?=\\s*$))")
             continue
         if part.text:
@@ -150,8 +151,7 @@ def template_regex(template: str) -> str:
         else:
             seen.add(part.argument)
             out.append(f"(?P<p{part.argument}>{value})")
-    if parts and parts[-1].text[-1:] in QUOTES and len(parts) > 1 and not parts[-2].text and \
-            not (len(parts) > 2 and parts[-1].text in QUOTES):
+    if parts and parts[-1].text[-1:] in QUOTES and len(parts) > 1 and not parts[-2].text and not quoted_end:
         out.append(CLOSING_QUOTE_FOLLOWS)  # '...%s': a quote inside the value is not the closing one
     # a template that starts or ends with a word starts or ends with a whole word (digits may touch it: a
     # log's "stream2023-..." where QEMU's lines were glued together)

@@ -124,8 +124,8 @@ def whole_before_wrap(span: tuple[int, int], text: str, join_at: int) -> bool:
     """A message read in a wrapped line's first part (text[:join_at]) is whole unless it runs to the wrap with a
     quote left open (a value the wrap cut short) and the next line does not start a record of its own."""
     start, end = span
-    return end < len(text[:join_at].rstrip()) or text[start:end].count("'") % 2 == 0 \
-        or bool(RECORD_START_RE.match(text[join_at:]))
+    quote_open = any(text[start:end].count(quote) % 2 for quote in "'\"")
+    return end < len(text[:join_at].rstrip()) or not quote_open or bool(RECORD_START_RE.match(text[join_at:]))
 
 
 def _continued(text: str) -> str:
