@@ -553,3 +553,23 @@ def test_two_guests_ask_for_one_tap_name(libvirt_daemon, tmp_path):
     finally:
         for name in paths:
             virsh("destroy", name)
+
+
+def test_a_snapshot_while_a_block_copy_waits_for_its_pivot(libvirt_daemon, tmp_path):
+    """A backup script started a blockcopy and never pivoted: the copy sits at 100% in the ready state, and a disk
+    snapshot of the running guest is refused by libvirt 9.0 ("block copy still active: disk 'vda' already in active
+    block job")."""
+    image, copy = IMAGES / "vdt-adm-bj.qcow2", IMAGES / "vdt-adm-bj-copy.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True, timeout=60)
+    xml = tmp_path / "vdt-adm-bj.xml"
+    xml.write_text(guest_xml("vdt-adm-bj", disk(image, "vda")))
+    try:
+        assert virsh("create", str(xml)).returncode == 0
+        assert virsh("blockcopy", "vdt-adm-bj", "vda", str(copy), "--transient-job").returncode == 0
+        f = run("snapshot-create-as", "vdt-adm-bj", "before-upgrade", "--disk-only", "--no-metadata")
+        assert (f.id, dict(f.captures).get("guest"), dict(f.captures).get("disk"), f.fixes[0].fix_id) == (
+            "blockjob-active", "vdt-adm-bj", "vda", "show-blockjob")
+    finally:
+        virsh("destroy", "vdt-adm-bj")
+        for path in (image, copy, *IMAGES.glob("vdt-adm-bj.*")):
+            path.unlink(missing_ok=True)
