@@ -573,3 +573,16 @@ def test_a_snapshot_while_a_block_copy_waits_for_its_pivot(libvirt_daemon, tmp_p
         virsh("destroy", "vdt-adm-bj")
         for path in (image, copy, *IMAGES.glob("vdt-adm-bj.*")):
             path.unlink(missing_ok=True)
+
+
+def test_autostart_of_a_transient_network(libvirt_daemon, tmp_path):
+    """A tool created its network with net-create (transient); net-autostart on it is refused by libvirt 9.0."""
+    xml = tmp_path / "vdt-adm-tnet.xml"
+    xml.write_text("<network><name>vdt-adm-tnet</name><bridge name='vdtadmbr2'/></network>")
+    try:
+        assert virsh("net-create", str(xml)).returncode == 0
+        f = run("net-autostart", "vdt-adm-tnet")
+        assert (f.id, dict(f.captures).get("network"), f.fixes[0].fix_id) == (
+            "transient-network-autostart", "vdt-adm-tnet", "net-define-from-running-xml")
+    finally:
+        virsh("net-destroy", "vdt-adm-tnet")
