@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from diagnose import catalog as catalog_mod
 from diagnose.hitmerge import merge_hits
 from diagnose.match import Matcher, match_lines
+from diagnose.messages import loaded as messages_index
 from diagnose.model import (
     SEVERITY_ORDER,
     CheckRun,
@@ -165,8 +166,12 @@ def explain(text: str, lang: str = "en", host: Host | None = None) -> Report:
             observed = [replace(hit, confidence=min(hit.confidence, DECIDES_AT - 0.1)) for hit in observed]
         hits.extend(observed)
     if not hits and report.messages:
+        errors = index.system_errors if (index := messages_index()) is not None else {}
         for message in report.messages[:1]:
-            hits = closest(catalog, f"{message.template} {message.detail}", message.evidence)
+            # the C library's error text after it says how a call failed, as every failure does: not what failed
+            how = message.detail in errors or message.detail in errors.values()
+            hits = closest(catalog, message.template if how else f"{message.template} {message.detail}",
+                           message.evidence)
         if hits:
             report.notes.append("virtdiag has no cause entry for this libvirt message; the entries below are the "
                                 "closest, a guess")

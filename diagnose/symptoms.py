@@ -39,25 +39,14 @@ def looks_like_symptom(text: str) -> bool:
     return 0 < len(lines) <= 4 and len(text) <= SYMPTOM_MAX_CHARS and not LOGLIKE_RE.search(text)
 
 
-# the C library's error texts: every kind of failure ends in one, so sharing one makes no entry near
-ERRNO_TEXT_RE = re.compile(
-    r"No such file or directory|Permission denied|Operation not permitted|Invalid argument|Input/output error|"
-    r"Device or resource busy|No space left on device|File exists|Not a directory|Is a directory|"
-    r"No such device(?: or address)?|Operation not supported|Function not implemented|Connection refused|"
-    r"Connection reset by peer|Broken pipe|Resource temporarily unavailable|Cannot allocate memory|"
-    r"Read-only file system|Too many open files|Address already in use|Cannot assign requested address|"
-    r"Network is unreachable|No route to host|Connection timed out|Bad file descriptor|No such process",
-    re.I,
-)
 CLOSEST_THRESHOLD = 0.4
 CLOSEST_CONFIDENCE = 0.3
 
 
 def closest(catalog: Catalog, message: str, evidence: Evidence, limit: int = 2) -> list[Hit]:
     """The entries nearest a libvirt message virtdiag has no cause for: signatures whose titles, symptoms and
-    summaries share at least three of its words, not counting the C library's error text (which says how the
-    call failed, not what failed). Guesses: their confidence stays at or below CLOSEST_CONFIDENCE."""
-    query = _terms(ERRNO_TEXT_RE.sub(" ", message))
+    summaries share at least three of its words. Guesses: their confidence stays at or below CLOSEST_CONFIDENCE."""
+    query = _terms(message)
     if len(query) < 2:
         return []
     scored: list[tuple[float, Signature]] = []
