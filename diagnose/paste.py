@@ -13,12 +13,11 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 VIRERROR_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])(.*?)\1\)?\s*$""")
 VIRERROR_HEAD_RE = re.compile(r"""virError\(Code=-?\d+, Domain=-?\d+, Message=(['"])""")
 WRAP_MIN = 60  # a terminal-wrapped line is at least this long (it may be cut in the middle of a word)
+TIME_STAMP = r"\d{4}-\d\d-\d\d[ T]|[A-Z][a-z]{2} [ \d]\d \d\d:"  # a log's or the journal's
 # a line that starts a message of its own is not the rest of a shorter wrap (_new_record)
-RECORD_START_RE = re.compile(r"\s*(?:(?:error|warning|ERROR|WARNING)\b|\d{4}-\d\d-\d\d[ T]|"
-                             r"[A-Z][a-z]{2} [ \d]\d \d\d:)")
+RECORD_START_RE = re.compile(rf"\s*(?:(?:error|warning|ERROR|WARNING)\b|{TIME_STAMP})")
 # a line that opens a record for sure (virsh's "error:", a time stamp): no terminal wrap runs into it
-RECORD_HEAD_RE = re.compile(r"\s*(?:(?:error|warning|ERROR|WARNING)\s*:|\d{4}-\d\d-\d\d[ T]\d|"
-                            r"[A-Z][a-z]{2} [ \d]\d \d\d:)")
+RECORD_HEAD_RE = re.compile(rf"\s*(?:(?:error|warning|ERROR|WARNING)\s*:|{TIME_STAMP})")
 SHORT_WRAP_MIN = 40  # a line wrapped at a space (a commit message's 72 columns before a long token) at least this
 PARAGRAPH_LINES = 4  # a message wrapped short (a mail, a commit message) is read across this many lines
 PARAGRAPH_WIDTH = 80  # ... when its lines are no longer than this (a log's lines are longer)
